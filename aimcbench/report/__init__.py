@@ -1,0 +1,1 @@
+"""aimcbench.report"""
