@@ -1,0 +1,242 @@
+"""Shared pieces of the ``aimc`` commands: where the configs live, config validation, error reporting.
+
+Validation works on plain containers (no Hydra), so ``aimcbench.cli`` can check a composed config before
+Hydra starts a job and the job itself can re-check it. Every problem is raised as :class:`UsageError`,
+whose ``str()`` is one line ``<dotted key>: <what is allowed>``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from omegaconf import OmegaConf
+
+
+class UsageError(ValueError):
+    """A bad setting or argument; ``key`` is the dotted key, ``str()`` is one line naming it."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(f"{key}: {message}")
+
+
+def config_dir() -> Path:
+    """The configs/ directory: $AIMC_CONFIG_DIR, else the repository's top-level ``configs/``."""
+    env = os.environ.get("AIMC_CONFIG_DIR")
+    if env:
+        return Path(env).resolve()
+    import aimcbench
+
+    return Path(aimcbench.__file__).resolve().parents[1] / "configs"
+
+
+def _dirname(override_dirname: str) -> str:
+    """Run-directory name for a job: its overrides joined (Hydra's override_dirname), or 'default'."""
+    return override_dirname or "default"
+
+
+# Registered at import so Hydra (and launchers that import the task module in a worker) can resolve
+# ``${aimc_dirname:...}`` in hydra.run.dir; deterministic run dirs are what make reruns resume.
+if not OmegaConf.has_resolver("aimc_dirname"):
+    OmegaConf.register_new_resolver("aimc_dirname", _dirname)
+
+
+# --------------------------------------------------------------------------------------- schema
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+
+
+def _int(lo: int | None = None, null: bool = False) -> tuple[Callable[[Any], bool], str]:
+    desc = "an integer" + (f" >= {lo}" if lo is not None else "") + (" or null" if null else "")
+    return (lambda v: (null and v is None) or (_is_int(v) and (lo is None or v >= lo))), desc
+
+
+def _num(lo: float | None = None, lo_open: bool = False, null: bool = False) -> tuple[Callable[[Any], bool], str]:
+    op = ">" if lo_open else ">="
+    desc = "a number" + (f" {op} {lo:g}" if lo is not None else "") + (" or null" if null else "")
+    return (lambda v: (null and v is None) or (_is_num(v) and (lo is None or v > lo or (not lo_open and v == lo)))), desc
+
+
+def _choice(*names: str) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v in names), "one of " + ", ".join(names)
+
+
+def _str(null: bool = False) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: (null and v is None) or isinstance(v, str)), "a string" + (" or null" if null else "")
+
+
+def _bool() -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: isinstance(v, bool)), "true or false"
+
+
+def _int_list(lo: int = 1, empty: bool = True) -> tuple[Callable[[Any], bool], str]:
+    ok = lambda v: isinstance(v, list) and (empty or v) and all(_is_int(i) and i >= lo for i in v)  # noqa: E731
+    return ok, f"a list of integers >= {lo}" + ("" if empty else " (not empty)")
+
+
+MODELS = ("mlp", "dae", "vgg_block", "wrn16_8", "resnet")
+DATASETS = ("mnist", "fashion_mnist", "synthetic", "cifar10", "cifar100")
+
+# Section -> key -> (check, description). Sections listed here are closed: other keys are typos.
+# The model section is open (a builder may take extra keyword arguments), only its known keys are checked.
+SCHEMA: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
+    "model": {
+        "name": _choice(*MODELS),
+        "task": _choice("classification", "denoising"),
+        "hidden": _int_list(1, empty=False),
+        "checkpoint": _str(null=True),
+        "num_classes": _int(2),
+    },
+    "dataset": {"name": _choice(*DATASETS), "data_dir": _str(null=True), "shape": _int_list(1, empty=False)},
+    "train": {
+        "epochs": _int(0), "batch_size": _int(1), "lr": _num(0, lo_open=True), "alpha_tv": _num(0),
+        "noise_sigma_max": _num(0), "seed": _int(0), "limit": _int(1, null=True),
+    },
+    "mc": {"chips": _int(1), "seed": _int(0)},
+    "eval": {"n": _int(1, null=True), "batch_size": _int(1), "noise_sigma": _num(0), "images": _int(0)},
+    "sweep": {
+        "key": _str(), "values": (lambda v: isinstance(v, list) and len(v) > 0, "a non-empty list"),
+        "log": _bool(), "label": _str(), "fixed": (lambda v: isinstance(v, list) and all(
+            isinstance(s, str) and "=" in s for s in v), "a list of 'dotted.key=value' strings"),
+    },
+}
+TOP_LEVEL = {"device": _choice("cpu", "cuda", "auto"), "cache_dir": _str(null=True)}
+OPEN_SECTIONS = {"model", "hardware"}
+
+
+def check_config(cfg: dict, where: str = "") -> None:
+    """Validate a resolved plain config (any of the command configs); raise UsageError on the first problem.
+
+    ``where`` is appended to messages (e.g. "at sweep.values[2]") so a bad sweep point is easy to find.
+    """
+    suffix = f" ({where})" if where else ""
+    for key, value in cfg.items():
+        if key in SCHEMA or key == "hardware":
+            continue
+        if key in TOP_LEVEL:
+            ok, desc = TOP_LEVEL[key]
+            if not ok(value):
+                raise UsageError(key, f"must be {desc} (got {value!r}){suffix}")
+        elif key not in ("dirs",):
+            allowed = ", ".join(sorted(set(SCHEMA) | set(TOP_LEVEL) | {"hardware"}))
+            raise UsageError(key, f"unknown key; allowed top-level keys: {allowed}{suffix}")
+    for section, fields in SCHEMA.items():
+        if section not in cfg:
+            continue
+        data = cfg[section]
+        if not isinstance(data, dict):
+            raise UsageError(section, f"must be a mapping (got {data!r}){suffix}")
+        for k, v in data.items():
+            if k not in fields:
+                if section in OPEN_SECTIONS:
+                    continue
+                raise UsageError(f"{section}.{k}", f"unknown key; allowed: {', '.join(fields)}{suffix}")
+            ok, desc = fields[k]
+            if not ok(v):
+                raise UsageError(f"{section}.{k}", f"must be {desc} (got {v!r}){suffix}")
+    if "model" in cfg:
+        if "name" not in cfg["model"]:
+            raise UsageError("model.name", f"missing; must be one of {', '.join(MODELS)}")
+        if cfg["model"]["name"] == "dae" and cfg["model"].get("task", "denoising") != "denoising":
+            raise UsageError("model.task", "must be denoising for model dae")
+    if "hardware" in cfg:
+        from aimcbench.sim import ConfigError, hardware_from_dict
+
+        try:
+            hardware_from_dict(cfg["hardware"])
+        except ConfigError as err:
+            raise UsageError(err.key, str(err).split(": ", 1)[-1] + suffix) from None
+
+
+def set_dotted(cfg: dict, key: str, value: Any) -> None:
+    """Set ``a.b.c`` in a nested plain dict; the key must already exist (typos are errors)."""
+    node = cfg
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        if not isinstance(node, dict) or part not in node:
+            allowed = ", ".join(map(str, node)) if isinstance(node, dict) else "(not a mapping)"
+            raise UsageError(".".join(parts[: i + 1]), f"unknown key; allowed: {allowed}")
+        if i == len(parts) - 1:
+            node[part] = value
+        else:
+            node = node[part]
+
+
+def parse_fixed(item: str) -> tuple[str, Any]:
+    """Split a sweep 'fixed' entry 'dotted.key=value' and parse the value like YAML."""
+    import yaml
+
+    key, text = item.split("=", 1)
+    return key.strip(), (yaml.safe_load(text) if text.strip() else "")
+
+
+def point_configs(cfg: dict) -> list[dict]:
+    """One plain config per sweep point: a copy with ``sweep.fixed`` applied and the axis key set."""
+    import copy
+
+    sw = cfg["sweep"]
+    out = []
+    for value in sw["values"]:
+        point = copy.deepcopy(cfg)
+        for item in sw.get("fixed", []):
+            set_dotted(point, *parse_fixed(item))
+        set_dotted(point, sw["key"], value)
+        out.append(point)
+    return out
+
+
+def check_sweep_config(cfg: dict) -> None:
+    """Validate a sweep config and each of its points (so a bad value in sweep.values fails up front)."""
+    check_config(cfg)
+    sw = cfg["sweep"]
+    for i, point in enumerate(point_configs(cfg)):
+        check_config(point, where=f"at {sw['key']}={sw['values'][i]!r}, sweep.values[{i}]")
+
+
+def fail(message: str, status: int = 2) -> None:
+    """Print ``aimc: error: <message>`` (one line) to stderr and exit with ``status``."""
+    print(f"aimc: error: {' '.join(str(message).split())}", file=sys.stderr)
+    sys.exit(status)
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that are the user's input problem (exit 2, one line) rather than a bug."""
+    errs: list[type[BaseException]] = [UsageError]
+    for mod, name in (("aimcbench.sim", "ConfigError"), ("aimcbench.data", "DataError"),
+                      ("aimcbench.train", "CheckpointError"), ("aimcbench.runner", "ResultsMismatchError"),
+                      ("aimcbench.report", "ReportError")):
+        try:
+            errs.append(getattr(__import__(mod, fromlist=[name]), name))
+        except (ImportError, AttributeError):
+            pass
+    return tuple(errs)
+
+
+def exits_on_user_error(fn: Callable) -> Callable:
+    """Decorate a Hydra task function: user errors print one line and exit 2 instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        errors = user_errors()
+        try:
+            return fn(*args, **kwargs)
+        except errors as err:
+            fail(str(err))
+
+    return wrapper
+
+
+def plain(cfg: Any) -> dict:
+    """A resolved plain-dict copy of a DictConfig without Hydra's own section."""
+    data = OmegaConf.to_container(cfg, resolve=True)
+    data.pop("hydra", None)
+    return data

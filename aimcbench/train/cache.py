@@ -1,0 +1,144 @@
+"""Trained-model cache: one state dict per (model, dataset, training config, seed), shared by all sweeps.
+
+The key is the sha256 of the canonical JSON (sorted keys) of the settings that change the weights,
+plus a fingerprint of the training images actually used (so the embedded MNIST sample and full MNIST
+never share an entry). The data directory, the user checkpoint path and the device are not part of it.
+Entries are written to a temporary file and moved into place with os.replace under a file lock, so
+concurrent jobs that want the same model train it once and never see a half-written file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from filelock import FileLock
+
+CACHE_FORMAT = 1  # bump when the training code changes what a given config produces
+
+
+class CheckpointError(ValueError):
+    """A user checkpoint (model.checkpoint) that is missing or does not fit the model; one-line message."""
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The cache directory: the argument, else $AIMC_CACHE_DIR, else ~/.cache/aimcbench."""
+    if cache_dir:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get("AIMC_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "aimcbench"
+
+
+def canonical_hash(obj: Any) -> str:
+    """sha256 hex digest of the canonical JSON of ``obj`` (sorted keys, no whitespace)."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def data_fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
+    """Short digest of a training set (images quantized to 8 bits, labels)."""
+    h = hashlib.sha256()
+    h.update(str(tuple(x.shape)).encode())
+    h.update((x * 255).round().to(torch.uint8).numpy().tobytes())
+    h.update(y.to(torch.int64).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def model_kwargs(model_cfg: dict) -> dict:
+    """Builder keyword arguments of a model config (everything except name, task and checkpoint)."""
+    return {k: v for k, v in model_cfg.items() if k not in ("name", "task", "checkpoint")}
+
+
+def cache_key(model_cfg: dict, dataset_cfg: dict, train_cfg: dict, fingerprint: str) -> str:
+    """The cache key of a trained model (see module docstring for what it covers)."""
+    return canonical_hash({
+        "format": CACHE_FORMAT,
+        "model": {k: v for k, v in model_cfg.items() if k != "checkpoint"},
+        "dataset": {k: v for k, v in dataset_cfg.items() if k != "data_dir"},
+        "train": train_cfg,
+        "data": fingerprint,
+    })
+
+
+def load_checkpoint(model: torch.nn.Module, path: str | os.PathLike) -> None:
+    """Load a user's state dict into ``model``; raise CheckpointError with one line if it does not fit."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise CheckpointError(f"model.checkpoint: no file {str(p)!r}")
+    try:
+        state = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the user's input problem
+        raise CheckpointError(f"model.checkpoint: cannot read {str(p)!r} as a torch state dict ({type(err).__name__})")
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise CheckpointError(f"model.checkpoint: {str(p)!r} holds a {type(state).__name__}, not a state dict")
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    bad = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or bad:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
+        if unexpected:
+            parts.append(f"unexpected {', '.join(unexpected[:3])}{' ...' if len(unexpected) > 3 else ''}")
+        if bad:
+            k = bad[0]
+            parts.append(f"shape of {k} is {tuple(state[k].shape)}, model has {tuple(own[k].shape)}")
+        raise CheckpointError(f"model.checkpoint: {str(p)!r} does not fit the configured model ({'; '.join(parts)})")
+    model.load_state_dict(state)
+
+
+def _atomic_save(state: dict, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_or_train(model_cfg: dict, dataset_cfg: dict, train_cfg: dict, cache_dir: str | None = None,
+                  device: str = "cpu", progress: bool | None = None, log=None) -> tuple[torch.nn.Module, dict]:
+    """Return (eval-mode model, info) for plain config sections, training it only if not cached.
+
+    info: {"key", "path", "trained" (bool), "train_s", "source" ("cache"|"trained"|"checkpoint"), "data"}.
+    With model_cfg["checkpoint"] set, the user's state dict is loaded instead (no training, no cache).
+    """
+    from aimcbench.data import load_split
+    from aimcbench.models import build_model
+
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    model = build_model(model_cfg["name"], **model_kwargs(model_cfg))
+    if model_cfg.get("checkpoint"):
+        load_checkpoint(model, model_cfg["checkpoint"])
+        return model.eval(), {"key": None, "path": str(model_cfg["checkpoint"]), "trained": False,
+                              "train_s": 0.0, "source": "checkpoint"}
+    x, y = load_split(dataset_cfg["name"], "train", data_dir=dataset_cfg.get("data_dir"),
+                      limit=train_cfg.get("limit"), seed=int(train_cfg["seed"]))
+    fp = data_fingerprint(x, y)
+    key = cache_key(model_cfg, dataset_cfg, train_cfg, fp)
+    root = cache_root(cache_dir) / "models"
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / f"{model_cfg['name']}-{key[:16]}.pt"
+    info = {"key": key, "path": str(path), "trained": False, "train_s": 0.0, "source": "cache", "data": fp}
+    with FileLock(str(path) + ".lock"):
+        if path.is_file():
+            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
+            return model.eval(), info
+        log(f"aimc: training {model_cfg['name']} on {dataset_cfg['name']} ({x.shape[0]} images, "
+            f"{train_cfg['epochs']} epochs); cached at {path}")
+        t0 = time.perf_counter()
+        from .loop import train_model
+
+        stats = train_model(model, x, y, model_cfg.get("task", "classification"), train_cfg, device=device,
+                            progress=progress)
+        info.update(trained=True, train_s=time.perf_counter() - t0, source="trained", loss=stats["loss"])
+        model.to("cpu")
+        _atomic_save({"state_dict": model.state_dict(), "config": {"model": model_cfg, "dataset": dataset_cfg,
+                      "train": train_cfg, "data": fp}, "stats": stats}, path)
+    return model.eval(), info

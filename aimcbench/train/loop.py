@@ -1,0 +1,91 @@
+"""Digital (floating-point) training loops: cross-entropy for classifiers, MSE + TV for the denoiser.
+
+Everything is seeded from ``seed`` (a private torch.Generator for shuffling and noise, plus
+torch.manual_seed for the initial weights), so the same config trains the same weights on CPU.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+
+def total_variation(img: torch.Tensor) -> torch.Tensor:
+    """Anisotropic total variation of a [B, C, H, W] batch: mean |vertical| + mean |horizontal| difference."""
+    dv = (img[..., 1:, :] - img[..., :-1, :]).abs().mean()
+    dh = (img[..., :, 1:] - img[..., :, :-1]).abs().mean()
+    return dv + dh
+
+
+def corrupt(x: torch.Tensor, sigma: torch.Tensor | float, generator: torch.Generator) -> torch.Tensor:
+    """Add Gaussian noise of std ``sigma`` (scalar or per-image [B]) and clamp to the valid range [0, 1]."""
+    if isinstance(sigma, torch.Tensor) and sigma.dim() == 1:
+        sigma = sigma.view(-1, *([1] * (x.dim() - 1)))
+    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device="cpu").to(x.device)
+    return (x + sigma * noise).clamp(0.0, 1.0)
+
+
+def train_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, cfg: dict[str, Any],
+                device: str = "cpu", progress: bool | None = None) -> dict[str, float]:
+    """Train ``model`` in place on (x, y) with Adam; returns {"loss": last epoch's mean loss, "epochs": n}.
+
+    cfg keys: epochs, batch_size, lr, seed; for task "denoising" also alpha_tv and noise_sigma_max
+    (each training image is corrupted with sigma ~ U(0, noise_sigma_max), a fresh draw every epoch).
+    """
+    if progress is None:
+        progress = sys.stderr.isatty()
+    torch.manual_seed(int(cfg["seed"]))
+    gen = torch.Generator().manual_seed(int(cfg["seed"]) + 1)
+    model.to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]))
+    n, bs = x.shape[0], int(cfg["batch_size"])
+    mean_loss = float("nan")
+    for epoch in range(int(cfg["epochs"])):
+        order = torch.randperm(n, generator=gen)
+        total, seen = 0.0, 0
+        batches = range(0, n, bs)
+        for start in tqdm(batches, desc=f"train epoch {epoch + 1}/{cfg['epochs']}", disable=not progress,
+                          leave=False, unit="batch"):
+            idx = order[start:start + bs]
+            xb = x[idx].to(device)
+            if task == "denoising":
+                sigma = torch.rand(len(idx), generator=gen) * float(cfg["noise_sigma_max"])
+                out = model(corrupt(xb, sigma.to(device), gen))
+                loss = F.mse_loss(out, xb) + float(cfg["alpha_tv"]) * total_variation(out)
+            else:
+                loss = F.cross_entropy(model(xb), y[idx].to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss) * len(idx)
+            seen += len(idx)
+        mean_loss = total / max(seen, 1)
+        if progress:
+            print(f"epoch {epoch + 1}: loss {mean_loss:.4f}", file=sys.stderr)
+    model.eval()
+    return {"loss": mean_loss, "epochs": int(cfg["epochs"])}
+
+
+@torch.no_grad()
+def evaluate_digital(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, noise_sigma: float = 0.3,
+                     seed: int = 0, batch_size: int = 1000, device: str = "cpu") -> dict[str, float]:
+    """Test metrics of the float model: accuracy, or PSNR/SSIM of denoised vs clean at ``noise_sigma``."""
+    from aimcbench.metrics import accuracy, psnr, ssim
+
+    model.to(device).eval()
+    gen = torch.Generator().manual_seed(seed)
+    sums: dict[str, float] = {}
+    for start in range(0, x.shape[0], batch_size):
+        xb = x[start:start + batch_size].to(device)
+        if task == "denoising":
+            out = model(corrupt(xb, noise_sigma, gen))
+            vals = {"psnr": psnr(out, xb), "ssim": ssim(out, xb)}
+        else:
+            vals = {"accuracy": accuracy(model(xb), y[start:start + batch_size].to(device))}
+        for k, v in vals.items():
+            sums[k] = sums.get(k, 0.0) + float(v) * xb.shape[0]
+    return {k: v / x.shape[0] for k, v in sums.items()}
