@@ -1,0 +1,51 @@
+"""`aimc report DIR...`: rebuild percentile tables and plots from sweep results, merge sweeps.
+
+Usable without the dispatcher: ``python -m aimcbench.commands.report 'dirs=[RUN_DIR,...]' out=X``.
+Errors in the input (a missing directory, no results) print one line naming the path and
+exit with status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.utils import to_absolute_path
+from omegaconf import DictConfig, OmegaConf
+
+import aimcbench
+
+# $AIMC_CONFIG_DIR lets a user point every command at their own copy of the configs
+CONFIG_DIR = os.environ.get("AIMC_CONFIG_DIR") or str(Path(aimcbench.__file__).resolve().parents[1] / "configs")
+
+
+def _as_list(dirs) -> list[str]:
+    if dirs is None:
+        return []
+    if isinstance(dirs, (str, int, float)):
+        return [str(dirs)]
+    return [str(d) for d in OmegaConf.to_container(dirs) if d is not None] if OmegaConf.is_config(dirs) else [str(d) for d in dirs]
+
+
+@hydra.main(config_path=CONFIG_DIR, config_name="report", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point: report every sweep under ``cfg.dirs`` into ``cfg.out``."""
+    from aimcbench.report import ReportError, report_dirs
+
+    dirs = [to_absolute_path(d) for d in _as_list(cfg.dirs)]
+    out = to_absolute_path(str(cfg.out)) if cfg.out is not None else None
+    try:
+        written = report_dirs(dirs, out=out)
+    except ReportError as err:
+        print(f"aimc report: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    folders = sorted({str(p.parent) for p in written})
+    print(f"aimc report: wrote {len(written)} files in {len(folders)} folder(s):")
+    for folder in folders:
+        print(f"  {folder}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""Writing reports: per-sweep tables and plots, merged multi-sweep tables and comparisons.
+
+Every file is written atomically (temporary file + os.replace) and rebuilt from the
+results alone, so running a report twice gives the same files and a reader never sees a
+half-written one, even while a sweep is still adding points.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from aimcbench.report import plots
+from aimcbench.report.errors import ReportError
+from aimcbench.report.sweepdir import (
+    IMAGES_DIR, Sweep, atomic_write_text, find_sweep_dirs, label_sweeps, load_sweep,
+)
+from aimcbench.report.tables import percentile_table
+
+PERCENTILES_FILE = "percentiles.csv"
+SUMMARY_FILE = "summary.md"
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "-"
+    if isinstance(value, (int, np.integer)):
+        return str(value)
+    return f"{float(value):.4g}"
+
+
+def _safe(name: str) -> str:
+    """A metric or key name usable in a file name."""
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(name))
+
+
+def summary_markdown(table: pd.DataFrame, title: str = "aimcbench report") -> str:
+    """Markdown tables (one per metric) of median and 75th percentile per point and label.
+
+    ``table`` is a percentile table, optionally with a leading ``label`` column.
+    """
+    table = table if "label" in table.columns else table.assign(label="")
+    lines = [f"# {title}", ""]
+    for (axis, metric), rows in table.groupby(["axis", "metric"], sort=False):
+        lines += [f"## {metric} vs {axis}", "",
+                  "| label | point | chips | p50 | p75 | digital |",
+                  "|---|---|---:|---:|---:|---:|"]
+        for _, row in rows.iterrows():
+            lines.append(f"| {row['label'] or '-'} | {row['axis_label']} | {row['n_chips']} | "
+                         f"{_fmt(row['p50'])} | {_fmt(row['p75'])} | {_fmt(row['digital'])} |")
+        lines.append("")
+    lines.append("p50: median over chips; p75: 75th percentile over chips (the figure of merit "
+                 "of study 002); digital: the float model.")
+    return "\n".join(lines) + "\n"
+
+
+def _write_csv(table: pd.DataFrame, path: Path) -> Path:
+    atomic_write_text(path, table.to_csv(index=False))
+    return path
+
+
+def _load_images(sweep: Sweep) -> list[dict]:
+    """The DAE image files images/point_XXX.npz of a sweep, in point order."""
+    files = sorted((sweep.path / IMAGES_DIR).glob("point_[0-9]*.npz"))
+    points = []
+    for f in files:
+        try:
+            with np.load(f, allow_pickle=False) as data:
+                entry = {k: data[k] for k in ("clean", "noisy", "digital", "analog")}
+                entry["axis_label"] = str(data["axis_label"]) if "axis_label" in data else f.stem
+        except KeyError as exc:
+            raise ReportError(f"{f}: missing key {exc}; expected clean, noisy, digital, analog, "
+                              "axis_label") from None
+        except (OSError, ValueError) as exc:
+            raise ReportError(f"{f}: cannot read npz ({exc})") from None
+        points.append(entry)
+    return points
+
+
+def write_sweep_report(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None,
+                       sweep: Sweep | None = None) -> list[Path]:
+    """Write percentiles.csv, summary.md, band_/box_<metric>.png and (DAE) grid.png.
+
+    Args:
+        run_dir: a sweep directory (complete, or partial with points/ only).
+        out_dir: where to write; default the sweep directory itself.
+        sweep: an already loaded sweep (skips reading run_dir again).
+
+    Returns:
+        The paths written.
+    """
+    sweep = sweep or load_sweep(run_dir)
+    out = Path(out_dir) if out_dir is not None else sweep.path
+    out.mkdir(parents=True, exist_ok=True)
+    table = percentile_table(sweep.chips, sweep.digital)
+    written = [_write_csv(table, out / PERCENTILES_FILE)]
+    state = ""
+    if sweep.meta and not sweep.complete:
+        planned = sweep.meta.get("points") or []
+        done = sweep.chips["point"].nunique()
+        state = f" (partial: {done} of {len(planned)} points)" if planned else " (partial)"
+    title = (sweep.label or "") + state
+    written.append(out / SUMMARY_FILE)
+    atomic_write_text(written[-1], summary_markdown(
+        table.assign(label=sweep.label), title=f"{sweep.path.name}: {title}".rstrip(": ")))
+    for metric in table["metric"].unique():
+        fig = plots.band_plot(table, metric, axis=sweep.axis, axis_log=sweep.axis_log,
+                              title=title or None)
+        written.append(plots.save_figure(fig, out / f"band_{_safe(metric)}.png"))
+        fig = plots.box_plot(sweep.chips, table, metric, axis=sweep.axis,
+                             axis_log=sweep.axis_log, title=title or None)
+        written.append(plots.save_figure(fig, out / f"box_{_safe(metric)}.png"))
+    images = _load_images(sweep)
+    if images:
+        notes = None
+        if "psnr" in set(table["metric"]):
+            psnr = table[table["metric"] == "psnr"].set_index("axis_label")["p50"]
+            notes = [f"PSNR {psnr[p['axis_label']]:.1f} dB" if p["axis_label"] in psnr.index
+                     else "" for p in images]
+        fig = plots.image_grid(images, axis=sweep.axis, row_notes=notes)
+        written.append(plots.save_figure(fig, out / "grid.png"))
+    return written
+
+
+def find_sweeps(dirs) -> list[Path]:
+    """Sweep directories under each of ``dirs``, in the order given; errors name the path."""
+    found: list[Path] = []
+    for d in dirs:
+        here = find_sweep_dirs(d)
+        if not here:
+            raise ReportError(f"{d}: no sweep results found (expected chips.parquet or "
+                              "points/point_XXX.parquet in it or in its job subdirectories)")
+        found += [p for p in here if p.resolve() not in {f.resolve() for f in found}]
+    return found
+
+
+def merge_sweeps(dirs, out_dir: str | os.PathLike) -> list[Path]:
+    """Merge all sweeps found under ``dirs`` into one labelled table and comparison plots.
+
+    Writes out_dir/percentiles.csv (a leading ``label`` column, then the percentiles.csv
+    columns), out_dir/summary.md and out_dir/compare_<metric>.png (one per metric; one per
+    axis and metric, compare_<metric>__<axis>.png, when the sweeps vary different axes).
+    """
+    sweeps = [load_sweep(p) for p in find_sweeps(dirs)]
+    labels = label_sweeps(sweeps)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tables = [percentile_table(s.chips, s.digital).assign(label=lab)
+              for s, lab in zip(sweeps, labels)]
+    merged = pd.concat(tables, ignore_index=True)
+    merged = merged[["label"] + [c for c in merged.columns if c != "label"]]
+    written = [_write_csv(merged, out / PERCENTILES_FILE)]
+    written.append(out / SUMMARY_FILE)
+    atomic_write_text(written[-1], summary_markdown(merged, title=f"merged report: {len(sweeps)} sweeps"))
+
+    axes = list(dict.fromkeys(s.axis for s in sweeps))
+    for axis in axes:
+        chosen = [(lab, t, s) for lab, t, s in zip(labels, tables, sweeps) if s.axis == axis]
+        axis_log = any(s.axis_log for _, _, s in chosen)
+        suffix = "" if len(axes) == 1 else f"__{_safe(axis)}"
+        for metric in dict.fromkeys(m for _, t, _ in chosen for m in t["metric"]):
+            fig = plots.comparison_plot({lab: t for lab, t, _ in chosen}, metric, axis=axis,
+                                        axis_log=axis_log)
+            written.append(plots.save_figure(fig, out / f"compare_{_safe(metric)}{suffix}.png"))
+    return written
+
+
+def report_dirs(dirs, out: str | os.PathLike | None = None) -> list[Path]:
+    """What ``aimc report DIR...`` does.
+
+    Rebuilds every sweep's own table and plots in its directory; then, with one sweep and
+    ``out`` given, also writes that sweep's report to ``out``; with several sweeps, merges
+    them into ``out`` (default: the single directory given, else ./report).
+    """
+    if isinstance(dirs, (str, os.PathLike)):
+        dirs = [dirs]
+    dirs = [Path(d) for d in dirs]
+    if not dirs:
+        raise ReportError("dirs: no directories given; pass dirs=[DIR,...] (aimc report DIR...)")
+    found = find_sweeps(dirs)
+    written: list[Path] = []
+    for path in found:
+        written += write_sweep_report(path)
+    if len(found) == 1:
+        if out is not None and Path(out).resolve() != found[0].resolve():
+            written += write_sweep_report(found[0], out_dir=out)
+        return written
+    if out is None:
+        out = dirs[0] if len(dirs) == 1 else Path("report")
+    return written + merge_sweeps(dirs, out)
