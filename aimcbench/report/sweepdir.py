@@ -28,6 +28,10 @@ META_FILE = "meta.json"
 CONFIG_FILE = "config.yaml"
 IMAGES_DIR = "images"
 
+# mkstemp creates 0600 files; results should get the usual permissions (0666 minus umask)
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @dataclass
 class Sweep:
@@ -283,6 +287,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -1,0 +1,217 @@
+"""Tests of aimcbench.report: percentile tables, plots, partial sweeps, merging, the command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aimcbench.report import (
+    PERCENTILE_COLUMNS, ReportError, find_sweep_dirs, label_sweeps, load_sweep, merge_sweeps,
+    percentile_table, report_dirs, write_sweep_report,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+AXIS = "hardware.adc.bits"
+
+
+def fake_chips(values=(12, 8, 6, 4), n_chips=40, metrics=("accuracy",), seed=0, nan_every=0):
+    """Tidy rows: at point p, metric m, chip values ~ N(mu_pm, sd_pm) with known mu and sd."""
+    rng = np.random.default_rng(seed)
+    rows, digital = [], []
+    for point, value in enumerate(values):
+        for k, metric in enumerate(metrics):
+            mu, sd = 0.9 - 0.05 * point + k, 0.01 * (point + 1)
+            draws = rng.normal(mu, sd, n_chips)
+            if nan_every:
+                draws[::nan_every] = np.nan
+            rows += [dict(point=point, axis=AXIS, axis_value=float(value), axis_label=str(value),
+                          chip=c, metric=metric, value=float(x)) for c, x in enumerate(draws)]
+            digital.append(dict(point=point, axis=AXIS, axis_value=float(value),
+                                axis_label=str(value), metric=metric, value=mu + 0.05))
+    return pd.DataFrame(rows), pd.DataFrame(digital)
+
+
+def write_sweep(path: Path, complete=True, label="", images=False, **kw) -> pd.DataFrame:
+    """A sweep dir in the runner's layout; returns its chips table."""
+    chips, digital = fake_chips(**kw)
+    (path / "points").mkdir(parents=True)
+    for point, rows in chips.groupby("point"):
+        rows.to_parquet(path / "points" / f"point_{point:03d}.parquet")
+        digital[digital["point"] == point].to_csv(
+            path / "points" / f"point_{point:03d}_digital.csv", index=False)
+        if images:
+            rng = np.random.default_rng(point)
+            clean = (rng.random((4, 28, 28)) > 0.7).astype(np.float32)
+            (path / "images").mkdir(exist_ok=True)
+            np.savez(path / "images" / f"point_{point:03d}.npz", clean=clean,
+                     noisy=np.clip(clean + 0.3, 0, 1), digital=clean * 0.9, analog=clean * 0.5,
+                     axis_label=np.array(str(chips[chips.point == point].axis_label.iloc[0])))
+    if complete:
+        chips.to_parquet(path / "chips.parquet")
+        digital.to_csv(path / "digital.csv", index=False)
+    meta = dict(status="complete" if complete else "running", label=label, axis=AXIS,
+                axis_log=False, points=sorted(chips.axis_value.unique().tolist()))
+    (path / "meta.json").write_text(json.dumps(meta))
+    return chips
+
+
+def test_table_columns_match_numpy():
+    chips, digital = fake_chips(metrics=("accuracy", "loss"), n_chips=37)
+    table = percentile_table(chips, digital)
+    assert list(table.columns) == PERCENTILE_COLUMNS
+    assert len(table) == 4 * 2
+    assert table["axis_value"].tolist() == [12, 12, 8, 8, 6, 6, 4, 4]  # sorted by point
+    for _, row in table.iterrows():
+        values = chips[(chips.axis_value == row.axis_value) & (chips.metric == row.metric)].value
+        v = values.to_numpy()
+        assert row.n_chips == 37
+        assert row["mean"] == pytest.approx(v.mean())
+        assert row["std"] == pytest.approx(v.std(ddof=1))
+        assert row["min"] == v.min() and row["max"] == v.max()
+        for name, q in [("p5", 5), ("p25", 25), ("p50", 50), ("p75", 75), ("p95", 95)]:
+            assert row[name] == pytest.approx(np.percentile(v, q))
+        expected_digital = digital[(digital.axis_value == row.axis_value)
+                                   & (digital.metric == row.metric)].value.iloc[0]
+        assert row.digital == pytest.approx(expected_digital)
+
+
+def test_table_recovers_known_distribution():
+    """With 4000 chips of N(mu, sd) the percentiles sit where the normal quantiles say."""
+    chips, _ = fake_chips(n_chips=4000, values=(8,), seed=3)
+    row = percentile_table(chips).iloc[0]
+    mu, sd = 0.9, 0.01
+    z = {"p5": -1.6449, "p25": -0.6745, "p50": 0.0, "p75": 0.6745, "p95": 1.6449}
+    for name, zq in z.items():
+        # standard error of a sample quantile is about sd * 2.5 / sqrt(n) here; allow 5x
+        assert abs(row[name] - (mu + zq * sd)) < 5 * 2.5 * sd / np.sqrt(4000), name
+    assert row["std"] == pytest.approx(sd, rel=0.05)
+    assert np.isnan(row["digital"])  # no baseline given
+
+
+def test_table_ignores_missing_values_and_rejects_bad_input():
+    chips, _ = fake_chips(n_chips=10, nan_every=5)  # chips 0 and 5 are NaN
+    table = percentile_table(chips)
+    assert (table.n_chips == 8).all()
+    assert table.p50.notna().all()
+    with pytest.raises(ReportError, match="chip"):
+        percentile_table(chips.drop(columns="chip"))
+    with pytest.raises(ReportError, match="empty"):
+        percentile_table(chips.iloc[:0])
+
+
+def test_write_sweep_report_writes_table_and_plots(tmp_path):
+    run = tmp_path / "run"
+    chips = write_sweep(run, label="hardware=pcm", images=True)
+    written = write_sweep_report(run)
+    names = {p.name for p in written}
+    assert {"percentiles.csv", "summary.md", "band_accuracy.png", "box_accuracy.png",
+            "grid.png"} <= names
+    for png in run.glob("*.png"):
+        data = png.read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 5000, png
+    table = pd.read_csv(run / "percentiles.csv")
+    assert list(table.columns) == PERCENTILE_COLUMNS
+    expected = percentile_table(chips)
+    np.testing.assert_allclose(table.p75, expected.p75)
+    assert "| hardware=pcm | 4 | 40 |" in (run / "summary.md").read_text()
+    # idempotent, and no temporary files left behind
+    before = (run / "percentiles.csv").read_bytes()
+    write_sweep_report(run)
+    assert (run / "percentiles.csv").read_bytes() == before
+    assert not [p for p in run.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_partial_sweep_is_reportable(tmp_path):
+    full, partial = tmp_path / "full", tmp_path / "partial"
+    write_sweep(full)
+    write_sweep(partial, complete=False)
+    (partial / "points" / "point_003.parquet").unlink()  # interrupted before the last point
+    sweep = load_sweep(partial)
+    assert sweep.source == "points/" and not sweep.complete
+    assert sorted(sweep.chips.point.unique()) == [0, 1, 2]
+    write_sweep_report(partial)
+    got = pd.read_csv(partial / "percentiles.csv")
+    want = pd.read_csv(write_sweep_report(full)[0])
+    # the finished points agree with the complete sweep, digital baseline from per-point files
+    pd.testing.assert_frame_equal(got, want.iloc[:3].reset_index(drop=True))
+    assert got.digital.notna().all()
+
+
+def test_merge_two_jobs_gives_one_table(tmp_path):
+    multirun = tmp_path / "multirun"
+    write_sweep(multirun / "0", label="hardware=pcm", seed=1)
+    write_sweep(multirun / "1", label="hardware=rram", seed=2)
+    write_sweep(multirun / "10", label="hardware=ideal", seed=3)
+    assert [p.name for p in find_sweep_dirs(multirun)] == ["0", "1", "10"]
+    out = tmp_path / "merged"
+    written = merge_sweeps([multirun], out)
+    assert out / "compare_accuracy.png" in written
+    assert (out / "compare_accuracy.png").read_bytes().startswith(PNG_MAGIC)
+    table = pd.read_csv(out / "percentiles.csv")
+    assert list(table.columns) == ["label"] + PERCENTILE_COLUMNS
+    assert table.label.unique().tolist() == ["hardware=pcm", "hardware=rram", "hardware=ideal"]
+    assert (table.groupby("label").size() == 4).all()
+    summary = (out / "summary.md").read_text()
+    assert "hardware=rram" in summary and "p75" in summary
+
+
+def test_labels_fall_back_to_overrides_config_and_dir_name(tmp_path):
+    for job, hw in [("0", "pcm"), ("1", "rram")]:
+        write_sweep(tmp_path / "m" / job, seed=int(job))
+        (tmp_path / "m" / job / ".hydra").mkdir()
+        (tmp_path / "m" / job / ".hydra" / "overrides.yaml").write_text(
+            f"- hardware={hw}\n- sweep=adc_bits\n")
+        (tmp_path / "c" / job).parent.mkdir(exist_ok=True)
+        write_sweep(tmp_path / "c" / job, seed=int(job))
+        (tmp_path / "c" / job / "config.yaml").write_text(
+            f"hardware:\n  name: {hw}\n  g_max_uS: {25 + int(job)}\nmc:\n  chips: 40\n")
+    sweeps = [load_sweep(p) for p in find_sweep_dirs(tmp_path / "m")]
+    assert label_sweeps(sweeps) == ["hardware=pcm", "hardware=rram"]
+    sweeps = [load_sweep(p) for p in find_sweep_dirs(tmp_path / "c")]
+    assert label_sweeps(sweeps) == ["hardware=pcm", "hardware=rram"]
+    write_sweep(tmp_path / "d" / "a")
+    write_sweep(tmp_path / "d" / "b")
+    assert label_sweeps([load_sweep(p) for p in find_sweep_dirs(tmp_path / "d")]) == ["a", "b"]
+
+
+def test_report_dirs_errors_name_the_path(tmp_path):
+    with pytest.raises(ReportError, match="nope"):
+        report_dirs([tmp_path / "nope"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ReportError, match="empty.*no sweep results"):
+        report_dirs([tmp_path / "empty"])
+    bad = tmp_path / "bad"
+    write_sweep(bad)
+    pd.read_parquet(bad / "chips.parquet").drop(columns="metric").to_parquet(bad / "chips.parquet")
+    with pytest.raises(ReportError, match=r"chips.parquet.*metric"):
+        load_sweep(bad)
+
+
+def _run_report(*overrides, cwd):
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "aimcbench.commands.report", *overrides],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_command_merges_and_fails_with_status_2(tmp_path):
+    write_sweep(tmp_path / "mr" / "0", label="hardware=pcm")
+    write_sweep(tmp_path / "mr" / "1", label="hardware=rram", seed=5)
+    done = _run_report("dirs=[mr]", cwd=tmp_path)  # relative to the caller's directory
+    assert done.returncode == 0, done.stderr
+    assert set(pd.read_csv(tmp_path / "mr" / "percentiles.csv").label) == {
+        "hardware=pcm", "hardware=rram"}
+    assert (tmp_path / "mr" / "0" / "band_accuracy.png").is_file()
+    assert not (tmp_path / ".hydra").exists()  # Hydra wrote nothing of its own
+    missing = tmp_path / "does_not_exist"
+    failed = _run_report(f"dirs=[{missing}]", cwd=tmp_path)
+    assert failed.returncode == 2
+    lines = failed.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(missing) in lines[0]
