@@ -1,0 +1,15 @@
+"""The crossbar simulator: plain PyTorch on typed settings (no Hydra).
+
+    from aimcbench.sim import load_hardware, to_analog
+    hw = load_hardware("pcm", ["adc.bits=6", "t_inference_s=1000"])
+    amodel = to_analog(model, hw, chips=40, seed=0)
+    y = amodel(x)            # [40, B, ...]
+    amodel.drift(3600.0)     # the same chips read at another time
+"""
+
+from .config import ConfigError, HardwareConfig, config_dir, field_docs, hardware_from_dict, load_hardware
+from .convert import AnalogModel, select_layers, to_analog
+from .tiling import plan_layer, tile_plan
+
+__all__ = ["ConfigError", "HardwareConfig", "AnalogModel", "config_dir", "field_docs", "hardware_from_dict",
+           "load_hardware", "plan_layer", "select_layers", "tile_plan", "to_analog"]

@@ -1,0 +1,295 @@
+"""Typed hardware settings for the simulator, and their validation.
+
+The dataclasses below are the schema; the YAML profiles under ``configs/hardware/`` are the one home of
+defaults (the dataclasses deliberately have none). Every field carries its documentation in
+``metadata["doc"]`` and, where it applies, the allowed choices or numeric range, so that validation can
+name the key and say what is allowed in one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A bad hardware setting; ``key`` is the dotted key, ``str()`` is one line naming it."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(f"{key}: {message}")
+
+
+def _f(doc: str, choices: tuple | None = None, lo: float | None = None, hi: float | None = None,
+       lo_open: bool = False) -> Any:
+    """A schema field: its doc string and what values are allowed (no default: YAML holds those)."""
+    return field(metadata={"doc": doc, "choices": choices, "lo": lo, "hi": hi, "lo_open": lo_open})
+
+
+@dataclass
+class DeviceConfig:
+    """The memory device that stores the weights."""
+
+    model: str = _f("device model: ideal (exact weights), pcm (aihwkit PCMLikeNoiseModel physics), rram "
+                    "(study 002 cells with programming variation), weight_noise (studies 001/004, on weights)",
+                    choices=("ideal", "pcm", "rram", "weight_noise"))
+    g_max_uS: float = _f("largest programmable conductance in microsiemens", lo=0.0, lo_open=True)
+    g_min_uS: Optional[float] = _f("smallest conductance (an idle cell) in microsiemens; null: derived from "
+                                   "on_off_ratio", lo=0.0)
+    on_off_ratio: Optional[float] = _f("g_max/g_min; used when g_min_uS is null (null and null: g_min = 0)",
+                                       lo=1.0, lo_open=True)
+    v_read_V: float = _f("read voltage at full-scale input; converts conductance to column current for an ADC "
+                         "range given in microamps", lo=0.0, lo_open=True)
+    prog_noise_scale: float = _f("PCM programming-noise multiplier (1 = aihwkit's calibrated model)", lo=0.0)
+    read_noise_scale: float = _f("PCM 1/f read-noise multiplier (1 = calibrated)", lo=0.0)
+    drift_scale: float = _f("PCM drift-exponent multiplier (0 = no drift)", lo=0.0)
+    variation: float = _f("RRAM programming variation: std of each cell as a fraction of the conductance range "
+                          "g_max - g_min (study 002; 0.0156 ... 0.1248)", lo=0.0)
+    program_bits: Optional[int] = _f("programming-target resolution in bits over the conductance range "
+                                     "(null: analog targets)", lo=1, hi=16)
+
+
+@dataclass
+class MappingConfig:
+    """How a layer's weight matrix is laid out on crossbar arrays."""
+
+    weight_scaling: str = _f("which max|W| maps to the full conductance range: one per array, per column "
+                             "within an array, or one per layer", choices=("per_tile", "per_column", "per_layer"))
+    differential: str = _f("signed weights on a pair g+ - g-: combined (read as one signed column) or "
+                           "separate_adc (two columns each digitized, subtracted digitally)",
+                           choices=("combined", "separate_adc"))
+    tile_rows: Optional[int] = _f("array rows (inputs per array); null: a layer is one array", lo=1)
+    tile_cols: Optional[int] = _f("array columns; with separate_adc each output takes two; null: untiled", lo=2)
+    conv_rows: str = _f("conv input rows per array: flat (fill all rows) or channel_aligned "
+                        "(floor(tile_rows/(k*k)) whole input channels, study 002)", choices=("flat", "channel_aligned"))
+
+
+@dataclass
+class DACConfig:
+    """Input digital-to-analog conversion."""
+
+    bits: Optional[int] = _f("DAC resolution in bits (null: exact inputs)", lo=2, hi=24)
+    bound: float = _f("clip bound of the normalized input (full-scale = 1)", lo=0.0, lo_open=True)
+    noise_management: str = _f("input scaling per input vector and array: abs_max (divide by max|x|, aihwkit) "
+                               "or none (divide by input_range)", choices=("abs_max", "none"))
+    input_range: float = _f("with noise_management none: the input value applied at full-scale voltage "
+                            "(6 for ReLU6 activations)", lo=0.0, lo_open=True)
+    signed: bool = _f("true: symmetric DAC with 2^bits-1 levels over [-bound, bound] (step 2*bound/(2^bits-2)); "
+                      "false: magnitude with 2^bits levels over [0, bound], negative inputs in a second read phase")
+
+
+@dataclass
+class ADCConfig:
+    """Output analog-to-digital conversion of each array column."""
+
+    bits: Optional[int] = _f("ADC resolution in bits (null: no quantization)", lo=1, hi=24)
+    bound: Optional[float] = _f("clip bound of the normalized output (null: no clipping unless range_uA)",
+                                lo=0.0, lo_open=True)
+    range_uA: Optional[float] = _f("physical full scale in microamps of an unsigned ADC over [0, range_uA] "
+                                   "(study 002: 45); overrides bound", lo=0.0, lo_open=True)
+    quantizer: str = _f("uniform or mulaw (study 000 eq. 4, mu = 2^bits - 1)", choices=("uniform", "mulaw"))
+    out_noise: float = _f("std of Gaussian output noise added before the ADC, normalized units", lo=0.0)
+    bound_management: str = _f("iterative: while an output clips, redo that input halved (up to 1000x); none",
+                               choices=("iterative", "none"))
+
+
+@dataclass
+class WeightNoiseConfig:
+    """Generic weight noise of studies 001 and 004 (used when device.model is weight_noise)."""
+
+    kind: str = _f("gaussian_mul: W(1 + alpha N(0,1)) per chip (study 001); mul: W + W N_T N_S; add: W + N_T N_S "
+                   "(study 004, N_T redrawn every inference batch)", choices=("gaussian_mul", "mul", "add"))
+    alpha: float = _f("study 001 relative std of the multiplicative noise", lo=0.0)
+    eta0: float = _f("study 004 noise scale: mean of the temporal factor N_T", lo=0.0)
+    spatial_std: float = _f("study 004 std of N_S ~ N(1, spatial_std^2), per weight per chip", lo=0.0)
+    temporal_rel_std: float = _f("study 004 std of N_T relative to eta0 (0.2)", lo=0.0)
+
+
+@dataclass
+class LayerSelection:
+    """Which modules are analog; every other module runs digitally."""
+
+    types: list = _f("module types made analog, from Linear, Conv2d")
+    include: Optional[list] = _f("fnmatch patterns of module names to make analog (null: all of the types)")
+    exclude: list = _f("fnmatch patterns of module names kept digital")
+    indices: Optional[list] = _f("positions among the selected layers in model order, negative from the end "
+                                 "(e.g. [0] = first layer only; null: all)")
+
+
+@dataclass
+class HardwareConfig:
+    """A complete hardware profile: device, mapping, converters, time and which layers are analog."""
+
+    name: str = _f("profile name (for reports)")
+    device: DeviceConfig = _f("the memory device")
+    t_inference_s: float = _f("seconds after programming (plus aihwkit's t0 = 20 s) at which chips are read", lo=0.0)
+    drift_compensation: str = _f("global: one factor per array from an identity read-out; per_column; none",
+                                 choices=("none", "global", "per_column"))
+    mapping: MappingConfig = _f("weight layout on arrays")
+    dac: DACConfig = _f("input converter")
+    adc: ADCConfig = _f("output converter")
+    weight_noise: WeightNoiseConfig = _f("generic weight noise (device.model weight_noise)")
+    layers: LayerSelection = _f("which layers are analog")
+
+    @property
+    def g_min_uS(self) -> float:
+        """The idle-cell conductance, from g_min_uS or on_off_ratio."""
+        d = self.device
+        if d.g_min_uS is not None:
+            return d.g_min_uS
+        return d.g_max_uS / d.on_off_ratio if d.on_off_ratio else 0.0
+
+
+_ALLOWED_TYPES = ("Linear", "Conv2d")
+
+
+def _check_scalar(key: str, value: Any, tp: Any, meta: dict) -> Any:
+    """Check one scalar against its annotated type and metadata; return it converted."""
+    optional = False
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        optional, tp = True, args[0]
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(key, "must not be null")
+    choices, lo, hi = meta.get("choices"), meta.get("lo"), meta.get("hi")
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(key, f"must be true or false (got {value!r})")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(key, f"must be a string (got {value!r})")
+        if choices and value not in choices:
+            raise ConfigError(key, f"must be one of {', '.join(choices)} (got {value!r})")
+        return value
+    if tp is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(key, f"must be a list (got {value!r})")
+        return list(value)
+    kind = "an integer" if tp is int else "a number"
+    ok = isinstance(value, int) if tp is int else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok or (tp is float and not math.isfinite(value)):
+        raise ConfigError(key, f"must be {kind}{' or null' if optional else ''} (got {value!r})")
+    rng = f"{'(' if meta.get('lo_open') else '['}{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
+    if lo is not None and (value < lo or (meta.get("lo_open") and value == lo)):
+        raise ConfigError(key, f"must be {kind} in {rng} (got {value!r})")
+    if hi is not None and value > hi:
+        raise ConfigError(key, f"must be {kind} in {rng} (got {value!r})")
+    return tp(value)
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    """Build dataclass ``cls`` from a plain mapping, checking keys, types and ranges."""
+    if not isinstance(data, dict):
+        raise ConfigError(prefix or cls.__name__, f"must be a mapping (got {data!r})")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for k in data:
+        if k not in names:
+            raise ConfigError(f"{prefix}.{k}" if prefix else str(k), f"unknown key; allowed: {', '.join(names)}")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        if f.name not in data:
+            raise ConfigError(key, "missing (every profile sets every key; see configs/hardware/ideal.yaml)")
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[f.name] = _build(tp, data[f.name], key)
+        else:
+            kwargs[f.name] = _check_scalar(key, data[f.name], tp, dict(f.metadata))
+    return cls(**kwargs)
+
+
+def _check_consistency(hw: HardwareConfig, prefix: str) -> None:
+    """Rules that span several fields."""
+    p = f"{prefix}." if prefix else ""
+    for t in hw.layers.types:
+        if t not in _ALLOWED_TYPES:
+            raise ConfigError(f"{p}layers.types", f"entries must be from {', '.join(_ALLOWED_TYPES)} (got {t!r})")
+    if hw.layers.indices is not None and not all(isinstance(i, int) for i in hw.layers.indices):
+        raise ConfigError(f"{p}layers.indices", "must be a list of integers or null")
+    if hw.g_min_uS >= hw.device.g_max_uS:
+        raise ConfigError(f"{p}device.g_min_uS", f"must be below g_max_uS = {hw.device.g_max_uS}")
+    if hw.adc.quantizer == "mulaw" and hw.adc.bits is None:
+        raise ConfigError(f"{p}adc.bits", "mulaw needs a number of bits (got null)")
+    m = hw.mapping
+    if (m.tile_rows is None) != (m.tile_cols is None):
+        raise ConfigError(f"{p}mapping.tile_cols", "tile_rows and tile_cols are both set or both null")
+    if m.differential == "separate_adc" and m.tile_cols is not None and m.tile_cols % 2:
+        raise ConfigError(f"{p}mapping.tile_cols", "must be even with separate_adc (two columns per output)")
+
+
+def config_dir() -> Path:
+    """The configs/ directory: $AIMC_CONFIG_DIR or the repository's top-level configs/."""
+    import os
+
+    env = os.environ.get("AIMC_CONFIG_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "configs"
+
+
+def hardware_from_dict(data: dict, prefix: str = "hardware") -> HardwareConfig:
+    """Validate a plain mapping (e.g. ``OmegaConf.to_container(cfg.hardware)``) into a HardwareConfig."""
+    hw = _build(HardwareConfig, data, prefix)
+    _check_consistency(hw, prefix)
+    return hw
+
+
+def _parse_value(text: str) -> Any:
+    """Parse an override's right-hand side the way YAML would (``null``, numbers, lists, strings)."""
+    return yaml.safe_load(text) if text.strip() else ""
+
+
+def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...], prefix: str = "hardware") -> dict:
+    """Apply dotted ``key=value`` overrides to a nested mapping (a copy); unknown keys are errors."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for ov in overrides:
+        if "=" not in ov:
+            raise ConfigError(f"{prefix}", f"override {ov!r} must look like key=value")
+        key, text = ov.split("=", 1)
+        parts = key.strip().split(".")
+        node = data
+        for i, part in enumerate(parts):
+            full = ".".join([prefix, *parts[: i + 1]])
+            if not isinstance(node, dict) or part not in node:
+                allowed = ", ".join(node) if isinstance(node, dict) else "(not a mapping)"
+                raise ConfigError(full, f"unknown key; allowed: {allowed}")
+            if i == len(parts) - 1:
+                node[part] = _parse_value(text)
+            else:
+                node = node[part]
+    return data
+
+
+def load_hardware(name: str, overrides: list[str] | tuple[str, ...] = ()) -> HardwareConfig:
+    """Load ``configs/hardware/<name>.yaml``, apply dotted overrides and validate."""
+    path = config_dir() / "hardware" / f"{name}.yaml"
+    if not path.is_file():
+        names = sorted(p.stem for p in path.parent.glob("*.yaml"))
+        raise ConfigError("hardware", f"no profile {name!r} in {path.parent}; allowed: {', '.join(names)}")
+    with open(path) as fh:
+        data = yaml.safe_load(fh)
+    return hardware_from_dict(apply_overrides(data, overrides))
+
+
+def field_docs(cls: type = HardwareConfig, prefix: str = "") -> dict[str, str]:
+    """Every config key with its documentation (for ``aimc`` help text and the docs test)."""
+    out = {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        out[key] = f.metadata.get("doc", "")
+        if dataclasses.is_dataclass(hints[f.name]):
+            out.update(field_docs(hints[f.name], key + "."))
+    return out

@@ -1,0 +1,226 @@
+"""Converting a trained torch model into many programmed analog chips, evaluated in one batched pass.
+
+Inside the converted network activations carry the chips folded into the batch: [Kc*B, ...]. Digital modules
+(batch norm in eval mode, activations, pooling, ConvTranspose, residual adds) act per sample and need no change;
+analog layers unfold the chip dimension, run all chips' arrays as one batched matmul and fold it back. The input
+[B, ...] is shared by all chips until the first analog layer, which computes every chip from the one input.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import warnings
+from collections import OrderedDict
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import HardwareConfig
+from .crossbar import ChipState, Crossbar
+from .tiling import analog_layer_shape, plan_layer
+
+
+class ChipContext:
+    """The chunk of chips being evaluated and the shared batch size, seen by every analog layer of a model."""
+
+    def __init__(self) -> None:
+        self.chips: range = range(1)
+        self.batch: int = 0
+        self.states: Optional[dict[str, ChipState]] = None   # cached read states of this chunk, if any
+
+
+class _AnalogLayer(nn.Module):
+    def __init__(self, crossbar: Crossbar, bias: Optional[torch.Tensor], ctx: ChipContext):
+        super().__init__()
+        self.crossbar = crossbar
+        self.register_buffer("bias", None if bias is None else bias.detach().clone(), persistent=False)
+        self.ctx = ctx
+
+    def _matrix(self, x: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """[lead, N', in] -> analog product [Kc, lead/..., out]; returns it and the per-chip leading size."""
+        ctx, kc = self.ctx, len(self.ctx.chips)
+        st = ctx.states[self.crossbar.name] if ctx.states is not None else self.crossbar.state(ctx.chips)
+        if x.shape[0] == ctx.batch:        # shared input (before the first analog layer), or a single chip
+            y = self.crossbar.forward_matrix(x.reshape(-1, x.shape[-1]), st)
+        elif x.shape[0] == kc * ctx.batch:
+            y = self.crossbar.forward_matrix(x.reshape(kc, -1, x.shape[-1]), st)
+        else:
+            raise RuntimeError(f"{self.crossbar.name}: batch {x.shape[0]} is neither {ctx.batch} nor "
+                               f"{kc}x{ctx.batch}; the model must keep the batch dimension first")
+        return y, ctx.batch
+
+
+class AnalogLinear(_AnalogLayer):
+    """nn.Linear on crossbars; bias added digitally."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, b = self._matrix(x)
+        y = y.reshape(-1, *x.shape[1:-1], y.shape[-1])
+        return y if self.bias is None else y + self.bias
+
+
+class AnalogConv2d(_AnalogLayer):
+    """nn.Conv2d as an unfolded (im2col) matrix product on crossbars, one input vector per output pixel."""
+
+    def __init__(self, conv: nn.Conv2d, crossbar: Crossbar, ctx: ChipContext):
+        super().__init__(crossbar, conv.bias, ctx)
+        if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+            self.pad_mode, self.pad = conv.padding_mode, conv._reversed_padding_repeated_twice
+            padding = 0
+        else:
+            self.pad_mode, self.pad, padding = None, None, conv.padding
+        self.kernel, self.stride, self.dilation, self.padding = conv.kernel_size, conv.stride, conv.dilation, padding
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pad is not None:
+            x = F.pad(x, self.pad, mode="constant" if self.pad_mode == "zeros" else self.pad_mode)
+        h, w = x.shape[-2:]
+        ho = (h + 2 * _pair(self.padding)[0] - self.dilation[0] * (self.kernel[0] - 1) - 1) // self.stride[0] + 1
+        wo = (w + 2 * _pair(self.padding)[1] - self.dilation[1] * (self.kernel[1] - 1) - 1) // self.stride[1] + 1
+        cols = F.unfold(x, self.kernel, self.dilation, self.padding, self.stride)  # [lead, C*k*k, L]
+        y, _ = self._matrix(cols.transpose(1, 2))                                    # [Kc, lead'*L, out]
+        y = y.reshape(-1, ho * wo, y.shape[-1]).transpose(1, 2).reshape(-1, y.shape[-1], ho, wo)
+        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
+
+
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def select_layers(model: nn.Module, hw: HardwareConfig) -> "OrderedDict[str, nn.Module]":
+    """The modules that the profile makes analog, in model order (name -> module)."""
+    sel = hw.layers
+    types = tuple(getattr(nn, t) for t in sel.types)
+    found = OrderedDict()
+    for name, mod in model.named_modules():
+        if type(mod) not in types:
+            continue
+        if sel.include is not None and not any(fnmatch.fnmatchcase(name, p) for p in sel.include):
+            continue
+        if any(fnmatch.fnmatchcase(name, p) for p in sel.exclude):
+            continue
+        if isinstance(mod, nn.Conv2d) and mod.groups != 1:
+            warnings.warn(f"{name}: grouped convolution stays digital (not mapped to crossbars)")
+            continue
+        found[name] = mod
+    if sel.indices is not None:
+        names = list(found)
+        picked = []
+        for i in sel.indices:
+            if not -len(names) <= i < len(names):
+                raise ValueError(f"hardware.layers.indices: {i} is out of range for {len(names)} analog layers")
+            picked.append(names[i])
+        found = OrderedDict((n, found[n]) for n in names if n in picked)
+    return found
+
+
+class AnalogModel(nn.Module):
+    """K programmed chips of one network. ``forward(x [B, ...]) -> [K, B, ...]``; ``drift(t)`` re-reads them."""
+
+    def __init__(self, net: nn.Module, crossbars: dict[str, Crossbar], chips: int, ctx: ChipContext,
+                 chip_chunk: Optional[int], max_memory_gb: float):
+        super().__init__()
+        self.net, self.chips, self.ctx = net, chips, ctx
+        self.crossbars = crossbars
+        self.chip_chunk, self.max_memory_gb = chip_chunk, max_memory_gb
+        self._cache: dict[range, dict[str, ChipState]] = {}
+        self._act_per_sample: Optional[int] = None
+
+    def drift(self, t_inference_s: float) -> "AnalogModel":
+        """Read the same programmed chips at another time after programming."""
+        for cb in self.crossbars.values():
+            cb.set_time(t_inference_s)
+        self._cache.clear()
+        return self
+
+    def _activation_numel(self, x: torch.Tensor) -> int:
+        """Largest activation (unfolded conv inputs included) per sample of the digital model, for chunking."""
+        sizes = [x[:1].numel()]
+
+        def hook(mod, args, out):
+            if isinstance(out, torch.Tensor):
+                sizes.append(out[:1].numel())
+            if isinstance(mod, AnalogConv2d):
+                sizes.append(args[0][:1].numel() * mod.kernel[0] * mod.kernel[1])
+
+        hooks = [m.register_forward_hook(hook) for m in self.net.modules()]
+        try:
+            self.ctx.chips, self.ctx.batch, self.ctx.states = range(1), 1, None
+            with torch.no_grad():
+                self.net(x[:1])
+        finally:
+            for h in hooks:
+                h.remove()
+        return max(sizes)
+
+    def chunks(self, batch: int, x: torch.Tensor) -> list[range]:
+        """Chip chunks: all chips at once unless their activations would exceed max_memory_gb."""
+        size = self.chip_chunk
+        if size is None:
+            if self._act_per_sample is None:
+                self._act_per_sample = self._activation_numel(x)
+            # ~4 live copies of the largest activation, float32.
+            per_chip = 4 * 4 * batch * self._act_per_sample
+            size = max(1, int(self.max_memory_gb * 2**30 // max(per_chip, 1)))
+        size = min(size, self.chips)
+        return [range(k, min(k + size, self.chips)) for k in range(0, self.chips, size)]
+
+    def _states(self, chunk: range) -> Optional[dict[str, ChipState]]:
+        """Cached read states of a chunk when all chips fit in memory; otherwise None (recomputed per call)."""
+        if chunk in self._cache:
+            return self._cache[chunk]
+        total = sum(cb.state_bytes(self.chips) for cb in self.crossbars.values())
+        states = {name: cb.state(chunk) for name, cb in self.crossbars.items()}
+        if total <= self.max_memory_gb * 2**30 / 2:
+            self._cache[chunk] = states
+        return states
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b = x.shape[0]
+        outs = []
+        for chunk in self.chunks(b, x):
+            self.ctx.chips, self.ctx.batch = chunk, b
+            self.ctx.states = self._states(chunk)
+            y = self.net(x)
+            kc = len(chunk)
+            if y.shape[0] == kc * b:
+                y = y.reshape(kc, b, *y.shape[1:])
+            else:  # no analog layer on the way: every chip gives the digital output
+                y = y.unsqueeze(0).expand(kc, *y.shape)
+            outs.append(y)
+        self.ctx.states = None
+        return outs[0] if len(outs) == 1 else torch.cat(outs)
+
+
+def to_analog(model: nn.Module, hw: HardwareConfig, chips: int = 1, seed: int = 0,
+              device: torch.device | str | None = None, chip_chunk: Optional[int] = None,
+              max_memory_gb: float = 4.0) -> AnalogModel:
+    """Program ``chips`` chips of a trained model on the hardware ``hw``.
+
+    The model is deep-copied and put in eval mode; its selected Linear/Conv2d layers become analog. Chip k's
+    draws depend only on (seed, layer name, k). ``chip_chunk`` bounds how many chips run at once (None: as many
+    as fit in ``max_memory_gb`` of activations)."""
+    if chips < 1:
+        raise ValueError(f"chips: must be >= 1 (got {chips})")
+    net = copy.deepcopy(model).eval()
+    if isinstance(net, (nn.Linear, nn.Conv2d)):
+        net = nn.Sequential(net)  # a bare layer: give it a parent so it can be replaced
+    if device is not None:
+        net.to(device)
+    layers = select_layers(net, hw)
+    if not layers:
+        warnings.warn(f"hardware {hw.name}: no analog layer selected; every chip is the digital model")
+    ctx = ChipContext()
+    crossbars = {}
+    for name, mod in layers.items():
+        n_in, n_out, area = analog_layer_shape(mod)
+        plan = plan_layer(n_in, n_out, hw, area)
+        cb = Crossbar(name, mod.weight.reshape(n_out, n_in), hw, plan, seed)
+        new = AnalogConv2d(mod, cb, ctx) if isinstance(mod, nn.Conv2d) else AnalogLinear(cb, mod.bias, ctx)
+        parent_name, _, child = name.rpartition(".")
+        setattr(net.get_submodule(parent_name) if parent_name else net, child, new)
+        crossbars[name] = cb
+    return AnalogModel(net, crossbars, chips, ctx, chip_chunk, max_memory_gb)

@@ -1,0 +1,213 @@
+"""One analog layer's weight matrix on tiled crossbars, for a chunk of chips at once.
+
+The forward of each array follows aihwkit's analog MVM: per input vector and array, noise management (alpha =
+max|x|) and DAC quantization; y = G x in normalized units (a weight of max|W| is one full conductance range); Gaussian
+output noise; ADC quantization and clipping, with iterative bound management (an input whose output clips is
+re-applied halved, up to 1000x); then digital scaling by alpha, the weight scale and drift compensation, and the
+partial sums of the row arrays are added digitally. All chips of a chunk are one batched matmul.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .config import HardwareConfig
+from .converters import ADC, DAC
+from .devices import ConductanceDevice, WeightNoiseDevice, chip_generator, randn_chips
+from .tiling import TilePlan
+
+_MAX_HALVINGS = 10  # 2^10 > 1000: aihwkit's bound-management limit
+
+
+@dataclass
+class ChipState:
+    """What a chunk of chips needs for inference at one read-out time."""
+
+    chips: range
+    tiles: list = field(default_factory=list)   # per row array: W [Kc, rows, out] or (W+, W-) with separate ADCs
+    comp: Optional[torch.Tensor] = None         # drift compensation factors [Kc, n_row_arrays, out]
+    static: Optional[torch.Tensor] = None       # weight-noise static part [Kc, out, in] (temporal noise only)
+
+
+class Crossbar(nn.Module):
+    """The analog matrix of a Linear or (unfolded) Conv2d layer: [out, in] weights, programmed on many chips."""
+
+    def __init__(self, name: str, weight: torch.Tensor, hw: HardwareConfig, plan: TilePlan, seed: int):
+        super().__init__()
+        self.name, self.hw, self.plan, self.seed = name, hw, plan, seed
+        w = weight.detach().float()
+        self.register_buffer("weight", w, persistent=False)
+        scale = self._scales(w)                     # [n_row_arrays, out]: the max|W| each weight is divided by
+        self.register_buffer("scale", scale, persistent=False)
+        self.register_buffer("w_norm", w / self._expand(scale), persistent=False)
+        self.separate = hw.mapping.differential == "separate_adc"
+        self.dac = DAC(hw.dac)
+        if hw.device.model == "weight_noise":
+            self.device_model = WeightNoiseDevice(hw)
+            adc_bound, signed = hw.adc.bound, True
+        else:
+            self.device_model = ConductanceDevice(hw)
+            if hw.adc.range_uA is not None:
+                # Physical ADC: normalized output y = sum(v * g/g_range) is a current y * g_range * v_read (uA).
+                adc_bound, signed = hw.adc.range_uA / (self.device_model.g_range * hw.device.v_read_V), False
+            else:
+                adc_bound, signed = hw.adc.bound, True
+        self.adc = ADC(hw.adc, adc_bound, signed)
+        self.t_inference_s = hw.t_inference_s
+        self._out_gens: dict[int, torch.Generator] = {}
+        self._nt_gens: dict[int, torch.Generator] = {}
+
+    # ----- mapping -------------------------------------------------------------------------------------------
+    def _scales(self, w: torch.Tensor) -> torch.Tensor:
+        """Weight scale per row array and output: max|W| of the array, of each column in it, or of the layer."""
+        mode = self.hw.mapping.weight_scaling
+        out = torch.empty(len(self.plan.row_splits), w.shape[0], device=w.device)
+        for t, (r0, r1) in enumerate(self.plan.row_splits):
+            block = w[:, r0:r1].abs()
+            if mode == "per_layer":
+                out[t] = w.abs().max()
+            elif mode == "per_column":
+                out[t] = block.amax(dim=1)
+            else:
+                for c0, c1 in self.plan.col_splits:
+                    out[t, c0:c1] = block[c0:c1].max()
+        # An all-zero block keeps zero weights: any positive scale works.
+        return torch.where(out > 0, out, torch.ones_like(out))
+
+    def _expand(self, per_tile: torch.Tensor) -> torch.Tensor:
+        """[..., n_row_arrays, out] -> [..., out, in] (each input column takes its row array's value)."""
+        sizes = [r1 - r0 for r0, r1 in self.plan.row_splits]
+        idx = torch.repeat_interleave(torch.arange(len(sizes), device=per_tile.device),
+                                      torch.tensor(sizes, device=per_tile.device))
+        return per_tile[..., idx, :].transpose(-1, -2)
+
+    def _split(self, u: torch.Tensor) -> list[torch.Tensor]:
+        """[Kc, out, in] -> per row array [Kc, rows, out], contiguous for batched matmul."""
+        return [u[:, :, r0:r1].transpose(1, 2).contiguous() for r0, r1 in self.plan.row_splits]
+
+    # ----- chips -----------------------------------------------------------------------------------------------
+    def _gens(self, chips: range, stream: str) -> list[torch.Generator]:
+        return [chip_generator(self.seed, self.name, k, stream, self.weight.device) for k in chips]
+
+    def set_time(self, t_inference_s: float) -> None:
+        """Read the chips at another time: forward-noise streams restart from (seed, layer, chip, time)."""
+        self.t_inference_s = float(t_inference_s)
+        self._out_gens, self._nt_gens = {}, {}
+
+    def out_gens(self, chips: range) -> list[torch.Generator]:
+        """Persistent per-chip generators of the output noise at the current read-out."""
+        for k in chips:
+            if k not in self._out_gens:
+                self._out_gens[k] = chip_generator(self.seed, self.name, k, f"out@{self.t_inference_s}",
+                                                   self.weight.device)
+        return [self._out_gens[k] for k in chips]
+
+    def state(self, chips: range) -> ChipState:
+        """Program the chips of ``chips`` (deterministically from their seeds) and read them at t_inference_s."""
+        prog_gens = self._gens(chips, "program")
+        dev = self.device_model
+        if isinstance(dev, WeightNoiseDevice):
+            static = dev.program(self.w_norm, prog_gens)
+            if dev.temporal:
+                return ChipState(chips, static=static)
+            return ChipState(chips, tiles=self._split(static))
+        prog = dev.program(self.w_norm, prog_gens)
+        comp = None
+        if self.hw.drift_compensation != "none":
+            # Reference right after programming (no drift, no read noise), through the full noisy, quantized forward.
+            ref = self._readout_level(*dev.read(prog, 0.0, None), self._gens(chips, "comp-ref"))
+        gp, gm = dev.read(prog, self.t_inference_s, self._gens(chips, f"read@{self.t_inference_s}"))
+        if self.hw.drift_compensation != "none":
+            cur = self._readout_level(gp, gm, self._gens(chips, f"comp@{self.t_inference_s}"))
+            comp = ref / cur
+        return ChipState(chips, tiles=self._tiles(gp, gm), comp=comp)
+
+    def _tiles(self, gp: torch.Tensor, gm: torch.Tensor) -> list:
+        """Conductances -> normalized per-array matrices (one signed, or a pair for separate ADCs)."""
+        g_range = self.device_model.g_range
+        if self.separate:
+            return list(zip(self._split(gp / g_range), self._split(gm / g_range)))
+        return self._split((gp - gm) / g_range)
+
+    def _readout_level(self, gp: torch.Tensor, gm: torch.Tensor, gens: list) -> torch.Tensor:
+        """Drift-compensation read-out: the identity matrix through each array; max(mean|y|, 1e-4) per array
+        (global) or per column (per_column), as [Kc, n_row_arrays, out]."""
+        tiles = self._tiles(gp, gm)
+        levels = []
+        for t, (r0, r1) in enumerate(self.plan.row_splits):
+            eye = torch.eye(r1 - r0, device=gp.device)
+            a = self._array_read(eye, tiles[t], gens).abs().mean(dim=1)  # [Kc, out]
+            if self.hw.drift_compensation == "global":
+                for c0, c1 in self.plan.col_splits:
+                    a[:, c0:c1] = a[:, c0:c1].mean(dim=1, keepdim=True)
+            levels.append(a.clamp(min=1e-4))
+        return torch.stack(levels, dim=1)
+
+    # ----- forward --------------------------------------------------------------------------------------------
+    def _noisy_mm(self, v: torch.Tensor, w: torch.Tensor, gens: list) -> torch.Tensor:
+        """y = v W (+ output noise); v [N, rows] shared by all chips or [Kc, N, rows]; returns [Kc, N, out]."""
+        y = torch.matmul(v, w)
+        if self.adc.out_noise > 0:
+            y = y + self.adc.out_noise * randn_chips(y.shape[1:], gens, y.device)
+        return y
+
+    def _phase(self, v: torch.Tensor, w, gens: list) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """One read of an array: digitized output and, with iterative bound management, the clip mask."""
+        if self.separate:
+            yp, ym = self._noisy_mm(v, w[0], gens), self._noisy_mm(v, w[1], gens)
+            clip = (self.adc.clipped(yp) | self.adc.clipped(ym)) if self.adc.iterative else None
+            return self.adc(yp) - self.adc(ym), clip
+        y = self._noisy_mm(v, w, gens)
+        return self.adc(y), (self.adc.clipped(y) if self.adc.iterative else None)
+
+    def _array_read(self, v: torch.Tensor, w, gens: list) -> torch.Tensor:
+        """Digitized array output for normalized inputs v, with sign phases and bound management."""
+        if not self.adc.signed and bool((v < 0).any()):
+            # An unsigned ADC sees positive currents only: negative inputs are applied in a second phase.
+            return self._array_read(v.clamp(min=0), w, gens) - self._array_read((-v).clamp(min=0), w, gens)
+        y, clip = self._phase(v, w, gens)
+        factor = None
+        for _ in range(_MAX_HALVINGS):
+            if clip is None or not bool(clip.any()):
+                break
+            factor = torch.where(clip, 0.5, 1.0) * (1.0 if factor is None else factor)
+            y2, clip2 = self._phase(v * factor, w, gens)
+            y = torch.where(clip, y2 / factor, y)
+            clip = clip & clip2
+        return y
+
+    def forward_matrix(self, x: torch.Tensor, st: ChipState) -> torch.Tensor:
+        """The tiled analog product for input vectors x ([N, in] shared, or [Kc, N, in]) -> [Kc, N, out]."""
+        gens = self.out_gens(st.chips) if self.adc.out_noise > 0 else []
+        tiles = st.tiles
+        if st.static is not None:
+            # Study 004: the temporal factor is redrawn for every inference batch.
+            inv = 1.0 / self._expand(self.scale)
+            tiles = self._split(self.device_model.sample(self.w_norm, st.static, inv, self._temporal_gens(st)))
+        out = None
+        for t, (r0, r1) in enumerate(self.plan.row_splits):
+            v, alpha = self.dac(x[..., r0:r1])
+            y = self._array_read(v, tiles[t], gens)
+            if st.comp is not None:
+                y = y * st.comp[:, t].unsqueeze(1)
+            y = y * (alpha * self.scale[t])
+            out = y if out is None else out + y
+        return out
+
+    def _temporal_gens(self, st: ChipState) -> list[torch.Generator]:
+        """Generators for N_T: they live with the output-noise streams (one draw per inference batch)."""
+        store = self._nt_gens
+        for k in st.chips:
+            if k not in store:
+                store[k] = chip_generator(self.seed, self.name, k, f"temporal@{self.t_inference_s}",
+                                          self.weight.device)
+        return [store[k] for k in st.chips]
+
+    def state_bytes(self, n_chips: int) -> int:
+        """Memory of the cached read state of n_chips chips (float32)."""
+        n = self.weight.numel() * n_chips * 4
+        return n * (2 if self.separate else 1)
