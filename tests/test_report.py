@@ -16,6 +16,7 @@ from aimcbench.report import (
     PERCENTILE_COLUMNS, ReportError, find_sweep_dirs, label_sweeps, load_sweep, merge_sweeps,
     percentile_table, report_dirs, write_sweep_report,
 )
+from aimcbench.report.build import _load_images
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -39,14 +40,15 @@ def fake_chips(values=(12, 8, 6, 4), n_chips=40, metrics=("accuracy",), seed=0, 
     return pd.DataFrame(rows), pd.DataFrame(digital)
 
 
-def write_sweep(path: Path, complete=True, label="", images=False, **kw) -> pd.DataFrame:
+def write_sweep(path: Path, complete=True, label="", images=False,
+                digital_name="digital_{:03d}.csv", **kw) -> pd.DataFrame:
     """A sweep dir in the runner's layout; returns its chips table."""
     chips, digital = fake_chips(**kw)
     (path / "points").mkdir(parents=True)
     for point, rows in chips.groupby("point"):
         rows.to_parquet(path / "points" / f"point_{point:03d}.parquet")
         digital[digital["point"] == point].to_csv(
-            path / "points" / f"point_{point:03d}_digital.csv", index=False)
+            path / "points" / digital_name.format(point), index=False)
         if images:
             rng = np.random.default_rng(point)
             clean = (rng.random((4, 28, 28)) > 0.7).astype(np.float32)
@@ -58,6 +60,7 @@ def write_sweep(path: Path, complete=True, label="", images=False, **kw) -> pd.D
         chips.to_parquet(path / "chips.parquet")
         digital.to_csv(path / "digital.csv", index=False)
     meta = dict(status="complete" if complete else "running", label=label, axis=AXIS,
+                axis_title="ADC resolution (bits)",
                 axis_log=False, points=sorted(chips.axis_value.unique().tolist()))
     (path / "meta.json").write_text(json.dumps(meta))
     return chips
@@ -129,15 +132,18 @@ def test_write_sweep_report_writes_table_and_plots(tmp_path):
     assert not [p for p in run.rglob("*") if p.name.endswith(".tmp")]
 
 
-def test_partial_sweep_is_reportable(tmp_path):
+@pytest.mark.parametrize("digital_name", ["digital_{:03d}.csv", "point_{:03d}_digital.csv"])
+def test_partial_sweep_is_reportable(tmp_path, digital_name):
     full, partial = tmp_path / "full", tmp_path / "partial"
     write_sweep(full)
-    write_sweep(partial, complete=False)
+    write_sweep(partial, complete=False, images=True, digital_name=digital_name)
     (partial / "points" / "point_003.parquet").unlink()  # interrupted before the last point
     sweep = load_sweep(partial)
     assert sweep.source == "points/" and not sweep.complete
     assert sorted(sweep.chips.point.unique()) == [0, 1, 2]
-    write_sweep_report(partial)
+    # the images of the unfinished point are left out of the grid
+    assert [p["axis_label"] for p in _load_images(sweep)] == ["12", "8", "6"]
+    assert "grid.png" in {p.name for p in write_sweep_report(partial)}
     got = pd.read_csv(partial / "percentiles.csv")
     want = pd.read_csv(write_sweep_report(full)[0])
     # the finished points agree with the complete sweep, digital baseline from per-point files

@@ -65,8 +65,12 @@ def _write_csv(table: pd.DataFrame, path: Path) -> Path:
 def _load_images(sweep: Sweep) -> list[dict]:
     """The DAE image files images/point_XXX.npz of a sweep, in point order."""
     files = sorted((sweep.path / IMAGES_DIR).glob("point_[0-9]*.npz"))
+    finished = set(sweep.chips["point"].astype(int))
     points = []
     for f in files:
+        # images are written just before their point's parquet: skip unfinished points
+        if int(f.stem.split("_")[1]) not in finished:
+            continue
         try:
             with np.load(f, allow_pickle=False) as data:
                 entry = {k: data[k] for k in ("clean", "noisy", "digital", "analog")}
@@ -108,10 +112,11 @@ def write_sweep_report(run_dir: str | os.PathLike, out_dir: str | os.PathLike | 
         table.assign(label=sweep.label), title=f"{sweep.path.name}: {title}".rstrip(": ")))
     for metric in table["metric"].unique():
         fig = plots.band_plot(table, metric, axis=sweep.axis, axis_log=sweep.axis_log,
-                              title=title or None)
+                              title=title or None, axis_title=sweep.axis_title)
         written.append(plots.save_figure(fig, out / f"band_{_safe(metric)}.png"))
         fig = plots.box_plot(sweep.chips, table, metric, axis=sweep.axis,
-                             axis_log=sweep.axis_log, title=title or None)
+                             axis_log=sweep.axis_log, title=title or None,
+                             axis_title=sweep.axis_title)
         written.append(plots.save_figure(fig, out / f"box_{_safe(metric)}.png"))
     images = _load_images(sweep)
     if images:
@@ -120,7 +125,8 @@ def write_sweep_report(run_dir: str | os.PathLike, out_dir: str | os.PathLike | 
             psnr = table[table["metric"] == "psnr"].set_index("axis_label")["p50"]
             notes = [f"PSNR {psnr[p['axis_label']]:.1f} dB" if p["axis_label"] in psnr.index
                      else "" for p in images]
-        fig = plots.image_grid(images, axis=sweep.axis, row_notes=notes)
+        fig = plots.image_grid(images, axis=sweep.axis, row_notes=notes,
+                                axis_title=sweep.axis_title)
         written.append(plots.save_figure(fig, out / "grid.png"))
     return written
 
@@ -163,7 +169,7 @@ def merge_sweeps(dirs, out_dir: str | os.PathLike) -> list[Path]:
         suffix = "" if len(axes) == 1 else f"__{_safe(axis)}"
         for metric in dict.fromkeys(m for _, t, _ in chosen for m in t["metric"]):
             fig = plots.comparison_plot({lab: t for lab, t, _ in chosen}, metric, axis=axis,
-                                        axis_log=axis_log)
+                                        axis_log=axis_log, axis_title=chosen[0][2].axis_title)
             written.append(plots.save_figure(fig, out / f"compare_{_safe(metric)}{suffix}.png"))
     return written
 

@@ -36,9 +36,9 @@ AXIS_NAMES = {
 METRIC_NAMES = {"accuracy": "top-1 accuracy", "psnr": "PSNR (dB)", "ssim": "SSIM"}
 
 
-def axis_name(axis: str) -> str:
-    """Human-readable name of a dotted sweep key."""
-    return AXIS_NAMES.get(axis, axis)
+def axis_name(axis: str, axis_title: str | None = None) -> str:
+    """Human-readable name of a dotted sweep key (``axis_title``, e.g. meta.json's, wins)."""
+    return axis_title or AXIS_NAMES.get(axis, axis)
 
 
 def metric_name(metric: str) -> str:
@@ -71,7 +71,7 @@ def _points(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _setup_x(ax, table: pd.DataFrame, axis: str, axis_log: bool) -> None:
+def _setup_x(ax, table: pd.DataFrame, axis: str, axis_log: bool, axis_title: str | None) -> None:
     """Scale, ticks and label of a line plot's x axis."""
     points = _points(table)
     xs = points["axis_value"].to_numpy(float)
@@ -88,7 +88,7 @@ def _setup_x(ax, table: pd.DataFrame, axis: str, axis_log: bool) -> None:
         ax.set_xticklabels(points["axis_label"].tolist())
     if is_categorical(table) and len(xs):
         ax.set_xlim(xs.min() - 0.5, xs.max() + 0.5)  # room around the first and last category
-    ax.set_xlabel(axis_name(axis))
+    ax.set_xlabel(axis_name(axis, axis_title))
 
 
 def _finish(fig: Figure, ax, metric: str, title: str | None) -> None:
@@ -101,7 +101,7 @@ def _finish(fig: Figure, ax, metric: str, title: str | None) -> None:
 
 
 def band_plot(table: pd.DataFrame, metric: str, *, axis: str, axis_log: bool = False,
-              title: str | None = None) -> Figure:
+              title: str | None = None, axis_title: str | None = None) -> Figure:
     """Median with p25-p75 and p5-p95 bands and the dashed digital baseline against the axis."""
     rows = table[table["metric"] == metric].sort_values("axis_value")
     x = rows["axis_value"].to_numpy(float)
@@ -116,13 +116,14 @@ def band_plot(table: pd.DataFrame, metric: str, *, axis: str, axis_log: bool = F
             label=f"median of {n} chips")
     if rows["digital"].notna().any():
         ax.plot(x, rows["digital"], "--", color="k", linewidth=1.2, label="digital baseline")
-    _setup_x(ax, rows, axis, axis_log)
+    _setup_x(ax, rows, axis, axis_log, axis_title)
     _finish(fig, ax, metric, title)
     return fig
 
 
 def box_plot(chips: pd.DataFrame, table: pd.DataFrame, metric: str, *, axis: str,
-             axis_log: bool = False, title: str | None = None) -> Figure:
+             axis_log: bool = False, title: str | None = None,
+             axis_title: str | None = None) -> Figure:
     """One box per point: box p25-p75, median line, whiskers p5-p95, chips outside as dots.
 
     Boxes sit at evenly spaced categorical positions labelled with axis_label, in axis
@@ -153,14 +154,15 @@ def box_plot(chips: pd.DataFrame, table: pd.DataFrame, metric: str, *, axis: str
                   linewidth=1.2, label="digital baseline")
     ax.set_xticks(pos, rows["axis_label"].tolist())
     ax.set_xlim(-0.6, len(rows) - 0.4)
-    ax.set_xlabel(axis_name(axis) + (" (log-spaced points)" if axis_log else ""))
+    ax.set_xlabel(axis_name(axis, axis_title) + (" (log-spaced points)" if axis_log else ""))
     n = int(rows["n_chips"].max()) if len(rows) else 0
     _finish(fig, ax, metric, title or f"{n} chips per point")
     return fig
 
 
 def comparison_plot(tables: dict[str, pd.DataFrame], metric: str, *, axis: str,
-                    axis_log: bool = False, title: str | None = None) -> Figure:
+                    axis_log: bool = False, title: str | None = None,
+             axis_title: str | None = None) -> Figure:
     """One median line with a p25-p75 band (and dashed digital baseline) per job label."""
     fig = Figure(figsize=(FIGSIZE[0] + 0.6, FIGSIZE[1] + 0.3), dpi=DPI)
     ax = fig.add_subplot()
@@ -179,7 +181,7 @@ def comparison_plot(tables: dict[str, pd.DataFrame], metric: str, *, axis: str,
         if rows["digital"].notna().any():
             ax.plot(x, rows["digital"], "--", color=color, linewidth=1.0, alpha=0.8)
     _setup_x(ax, pd.concat(all_rows) if all_rows else pd.DataFrame(
-        {"axis_value": [], "axis_label": []}), axis, axis_log)
+        {"axis_value": [], "axis_label": []}), axis, axis_log, axis_title)
     ax.plot([], [], "-", color="0.4", label="median, band: 25th-75th pct.")
     ax.plot([], [], "--", color="0.4", label="digital baseline")
     _finish(fig, ax, metric, title)
@@ -197,7 +199,7 @@ def _as_images(array) -> np.ndarray:
 
 
 def image_grid(points: list[dict], *, axis: str, row_notes: list[str] | None = None,
-               max_images: int = 8) -> Figure:
+               max_images: int = 8, axis_title: str | None = None) -> Figure:
     """Study 000 Fig. 4-style grid: rows clean, noisy, digital, then the median chip per point.
 
     Args:
@@ -213,7 +215,7 @@ def image_grid(points: list[dict], *, axis: str, row_notes: list[str] | None = N
     at = "" if same_inputs else f"\n({first['axis_label']})"
     rows = [("clean", first["clean"]), ("noisy" + at, first["noisy"]),
             ("digital" + at, first["digital"])]
-    short = axis_name(axis)
+    short = axis_name(axis, axis_title)
     for i, p in enumerate(points):
         note = f"\n{row_notes[i]}" if row_notes and row_notes[i] else ""
         rows.append((f"{short}\n= {p['axis_label']}{note}", p["analog"]))

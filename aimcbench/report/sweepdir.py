@@ -23,7 +23,8 @@ CHIPS_FILE = "chips.parquet"
 DIGITAL_FILE = "digital.csv"
 POINTS_DIR = "points"
 POINT_GLOB = "point_[0-9]*.parquet"
-POINT_DIGITAL_GLOB = "point_[0-9]*_digital.csv"
+# per-point digital baselines: the runner writes digital_XXX.csv; point_XXX_digital.csv also read
+POINT_DIGITAL_GLOBS = ("digital_[0-9]*.csv", "point_[0-9]*_digital.csv")
 META_FILE = "meta.json"
 CONFIG_FILE = "config.yaml"
 IMAGES_DIR = "images"
@@ -53,6 +54,11 @@ class Sweep:
     def axis_log(self) -> bool:
         """Whether the axis is plotted logarithmically (meta.json ``axis_log``)."""
         return bool(self.meta.get("axis_log", False))
+
+    @property
+    def axis_title(self) -> str | None:
+        """Human-readable axis name (meta.json ``axis_title``, from the sweep config's label)."""
+        return self.meta.get("axis_title") or None
 
     @property
     def label(self) -> str:
@@ -143,11 +149,11 @@ def _load_digital(path: Path) -> pd.DataFrame | None:
     if digital_file.is_file():
         digital, where = _read_csv(digital_file), str(digital_file)
     else:
-        files = sorted((path / POINTS_DIR).glob(POINT_DIGITAL_GLOB))
+        files = sorted(f for g in POINT_DIGITAL_GLOBS for f in (path / POINTS_DIR).glob(g))
         if not files:
             return None
         digital = pd.concat([_read_csv(f) for f in files], ignore_index=True)
-        where = str(path / POINTS_DIR / "point_XXX_digital.csv")
+        where = str(path / POINTS_DIR / "digital_XXX.csv")
     require_columns(digital, DIGITAL_COLUMNS, where)
     return digital
 
@@ -182,8 +188,8 @@ def load_sweep(run_dir: str | os.PathLike) -> Sweep:
     """Load one sweep directory (complete or partial).
 
     Reads chips.parquet, or when absent the concatenation of points/point_XXX.parquet;
-    digital.csv, or when absent points/point_XXX_digital.csv; meta.json and config.yaml
-    when present.
+    digital.csv, or when absent points/digital_XXX.csv (or points/point_XXX_digital.csv);
+    meta.json and config.yaml when present.
 
     Raises:
         ReportError: one line naming the path when the directory or its results are missing
