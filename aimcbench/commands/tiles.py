@@ -1,0 +1,39 @@
+"""``aimc tiles``: the per-layer crossbar plan of a model on a hardware profile, and the total arrays."""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from ._common import check_config, config_dir, exits_on_user_error, plain
+
+COLUMNS = ["layer", "input_size", "filter_shape", "columns", "row_length", "arrays_rows", "arrays_cols", "arrays"]
+
+
+def format_plan(rows: list[dict]) -> str:
+    """Plain-text table of tile_plan rows plus a total line."""
+    cells = [[str(r.get(c, "")) for c in COLUMNS] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(COLUMNS)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    lines.append(f"total arrays: {sum(int(r.get('arrays', 0)) for r in rows)}")
+    return "\n".join(lines)
+
+
+@exits_on_user_error
+def run(cfg: DictConfig) -> None:
+    """Hydra task: build the (untrained) model, plan its tiles, print the table."""
+    from aimcbench.models import build_model
+    from aimcbench.sim import hardware_from_dict, tile_plan
+    from aimcbench.train import model_kwargs
+
+    data = plain(cfg)
+    check_config(data)
+    model = build_model(data["model"]["name"], **model_kwargs(data["model"])).eval()
+    hw = hardware_from_dict(data["hardware"])
+    rows = tile_plan(model, hw, input_shape=tuple(data["dataset"]["shape"]))
+    print(f"{data['model']['name']} on {hw.name}:")
+    print(format_plan(rows))
+
+
+main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="tiles")(run)

@@ -1,0 +1,42 @@
+"""``aimc train``: train one model digitally (or load it from the cache) and print its test metrics."""
+
+from __future__ import annotations
+
+import json
+
+import hydra
+from omegaconf import DictConfig
+
+from ._common import check_config, config_dir, exits_on_user_error, plain
+
+
+@exits_on_user_error
+def run(cfg: DictConfig) -> None:
+    """Hydra task: load_or_train, evaluate the float model on the test split, write train.json."""
+    from pathlib import Path
+
+    from hydra.core.hydra_config import HydraConfig
+
+    from aimcbench.data import load_split
+    from aimcbench.runner import pick_device
+    from aimcbench.train import evaluate_digital, load_or_train
+
+    data = plain(cfg)
+    check_config(data)
+    device = pick_device(data.get("device", "cpu"))
+    model, info = load_or_train(data["model"], data["dataset"], data["train"], cache_dir=data.get("cache_dir"),
+                                device=device)
+    x, y = load_split(data["dataset"]["name"], "test", data_dir=data["dataset"].get("data_dir"))
+    metrics = evaluate_digital(model, x, y, data["model"].get("task", "classification"), device=device)
+    out = {"model": data["model"], "dataset": data["dataset"]["name"], "train": data["train"], **info,
+           "test": metrics}
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "train.json").write_text(json.dumps(out, indent=2, default=str))
+    how = {"cache": "loaded from cache", "trained": f"trained in {info['train_s']:.1f} s",
+           "checkpoint": "loaded from checkpoint"}[info["source"]]
+    print(f"{data['model']['name']} on {data['dataset']['name']}: {how}: {info['path']}")
+    print("test " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()) + f" ({x.shape[0]} images)")
+
+
+main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")(run)
