@@ -159,8 +159,9 @@ def test_merge_two_jobs_gives_one_table(tmp_path):
     assert [p.name for p in find_sweep_dirs(multirun)] == ["0", "1", "10"]
     out = tmp_path / "merged"
     written = merge_sweeps([multirun], out)
-    assert out / "compare_accuracy.png" in written
-    assert (out / "compare_accuracy.png").read_bytes().startswith(PNG_MAGIC)
+    for name in ("compare_accuracy.png", "compare_box_accuracy.png"):
+        assert out / name in written
+        assert (out / name).read_bytes().startswith(PNG_MAGIC)
     table = pd.read_csv(out / "percentiles.csv")
     assert list(table.columns) == ["label"] + PERCENTILE_COLUMNS
     assert table.label.unique().tolist() == ["hardware=pcm", "hardware=rram", "hardware=ideal"]

@@ -147,8 +147,10 @@ def merge_sweeps(dirs, out_dir: str | os.PathLike) -> list[Path]:
     """Merge all sweeps found under ``dirs`` into one labelled table and comparison plots.
 
     Writes out_dir/percentiles.csv (a leading ``label`` column, then the percentiles.csv
-    columns), out_dir/summary.md and out_dir/compare_<metric>.png (one per metric; one per
-    axis and metric, compare_<metric>__<axis>.png, when the sweeps vary different axes).
+    columns), out_dir/summary.md, out_dir/compare_<metric>.png (median lines and p25-p75
+    bands per label) and out_dir/compare_box_<metric>.png (one box per label at each point,
+    like study 002 Fig. 5); with sweeps over different axes, one of each per axis and metric,
+    named compare_<metric>__<axis>.png.
     """
     sweeps = [load_sweep(p) for p in find_sweeps(dirs)]
     labels = label_sweeps(sweeps)
@@ -171,6 +173,9 @@ def merge_sweeps(dirs, out_dir: str | os.PathLike) -> list[Path]:
             fig = plots.comparison_plot({lab: t for lab, t, _ in chosen}, metric, axis=axis,
                                         axis_log=axis_log, axis_title=chosen[0][2].axis_title)
             written.append(plots.save_figure(fig, out / f"compare_{_safe(metric)}{suffix}.png"))
+            fig = plots.grouped_box_plot({lab: s.chips for lab, _, s in chosen}, metric,
+                                         axis=axis, axis_title=chosen[0][2].axis_title)
+            written.append(plots.save_figure(fig, out / f"compare_box_{_safe(metric)}{suffix}.png"))
     return written
 
 

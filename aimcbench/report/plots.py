@@ -156,7 +156,45 @@ def box_plot(chips: pd.DataFrame, table: pd.DataFrame, metric: str, *, axis: str
     ax.set_xlim(-0.6, len(rows) - 0.4)
     ax.set_xlabel(axis_name(axis, axis_title) + (" (log-spaced points)" if axis_log else ""))
     n = int(rows["n_chips"].max()) if len(rows) else 0
-    _finish(fig, ax, metric, title or f"{n} chips per point")
+    _finish(fig, ax, metric, f"{title}: {n} chips per point" if title else f"{n} chips per point")
+    return fig
+
+
+def grouped_box_plot(chips: dict[str, pd.DataFrame], metric: str, *, axis: str,
+                     axis_title: str | None = None, title: str | None = None) -> Figure:
+    """Study 002 Fig. 5 style: at each point, one box per job label (whiskers p5-p95).
+
+    Args:
+        chips: label -> that sweep's tidy chip rows (all on the same axis).
+    """
+    data = {lab: c[c["metric"] == metric] for lab, c in chips.items()}
+    data = {lab: c for lab, c in data.items() if not c.empty}
+    points = _points(pd.concat(data.values())) if data else pd.DataFrame(
+        {"axis_value": [], "axis_label": []})
+    n_labels = max(len(data), 1)
+    step = 0.8 / n_labels
+    fig = Figure(figsize=(max(FIGSIZE[0], 1.2 + 0.35 * n_labels * len(points)), FIGSIZE[1] + 0.3),
+                 dpi=DPI)
+    ax = fig.add_subplot()
+    for j, (label, rows) in enumerate(data.items()):
+        color = f"C{j % 10}"
+        by_value = {v: g["value"].dropna().to_numpy(float) for v, g in rows.groupby("axis_value")}
+        pos = np.arange(len(points)) + (j - (n_labels - 1) / 2) * step
+        present = [i for i, v in enumerate(points["axis_value"]) if v in by_value]
+        ax.boxplot(
+            [by_value[points["axis_value"][i]] for i in present], positions=pos[present],
+            widths=step * 0.8, whis=(5, 95), patch_artist=True, manage_ticks=False,
+            boxprops=dict(facecolor=color, alpha=0.45, edgecolor=color),
+            medianprops=dict(color=color, linewidth=1.8), whiskerprops=dict(color=color),
+            capprops=dict(color=color),
+            flierprops=dict(marker=".", markersize=3, alpha=0.6, markeredgecolor=color),
+        )
+        ax.plot([], [], "s", color=color, alpha=0.45, markersize=8, label=label)
+    ax.plot([], [], " ", label="box 25th-75th, whiskers 5th-95th pct.")
+    ax.set_xticks(np.arange(len(points)), points["axis_label"].tolist())
+    ax.set_xlim(-0.6, len(points) - 0.4)
+    ax.set_xlabel(axis_name(axis, axis_title))
+    _finish(fig, ax, metric, title)
     return fig
 
 
