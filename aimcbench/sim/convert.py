@@ -12,7 +12,7 @@ import copy
 import fnmatch
 import warnings
 from collections import OrderedDict
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +27,7 @@ class ChipContext:
     """The chunk of chips being evaluated and the shared batch size, seen by every analog layer of a model."""
 
     def __init__(self) -> None:
-        self.chips: range = range(1)
+        self.chips: tuple[int, ...] = (0,)
         self.batch: int = 0
         self.states: Optional[dict[str, ChipState]] = None   # cached read states of this chunk, if any
 
@@ -120,13 +120,14 @@ def select_layers(model: nn.Module, hw: HardwareConfig) -> "OrderedDict[str, nn.
 class AnalogModel(nn.Module):
     """K programmed chips of one network. ``forward(x [B, ...]) -> [K, B, ...]``; ``drift(t)`` re-reads them."""
 
-    def __init__(self, net: nn.Module, crossbars: dict[str, Crossbar], chips: int, ctx: ChipContext,
+    def __init__(self, net: nn.Module, crossbars: dict[str, Crossbar], chip_ids: tuple[int, ...], ctx: ChipContext,
                  chip_chunk: Optional[int], max_memory_gb: float):
         super().__init__()
-        self.net, self.chips, self.ctx = net, chips, ctx
+        self.net, self.chip_ids, self.ctx = net, chip_ids, ctx
+        self.chips = len(chip_ids)
         self.crossbars = crossbars
         self.chip_chunk, self.max_memory_gb = chip_chunk, max_memory_gb
-        self._cache: dict[range, dict[str, ChipState]] = {}
+        self._cache: dict[tuple[int, ...], dict[str, ChipState]] = {}
         self._act_per_sample: Optional[int] = None
 
     def drift(self, t_inference_s: float) -> "AnalogModel":
@@ -148,7 +149,7 @@ class AnalogModel(nn.Module):
 
         hooks = [m.register_forward_hook(hook) for m in self.net.modules()]
         try:
-            self.ctx.chips, self.ctx.batch, self.ctx.states = range(1), 1, None
+            self.ctx.chips, self.ctx.batch, self.ctx.states = self.chip_ids[:1], 1, None
             with torch.no_grad():
                 self.net(x[:1])
         finally:
@@ -156,7 +157,7 @@ class AnalogModel(nn.Module):
                 h.remove()
         return max(sizes)
 
-    def chunks(self, batch: int, x: torch.Tensor) -> list[range]:
+    def chunks(self, batch: int, x: torch.Tensor) -> list[tuple[int, ...]]:
         """Chip chunks: all chips at once unless their activations would exceed max_memory_gb."""
         size = self.chip_chunk
         if size is None:
@@ -166,9 +167,9 @@ class AnalogModel(nn.Module):
             per_chip = 4 * 4 * batch * self._act_per_sample
             size = max(1, int(self.max_memory_gb * 2**30 // max(per_chip, 1)))
         size = min(size, self.chips)
-        return [range(k, min(k + size, self.chips)) for k in range(0, self.chips, size)]
+        return [self.chip_ids[k:k + size] for k in range(0, self.chips, size)]
 
-    def _states(self, chunk: range) -> Optional[dict[str, ChipState]]:
+    def _states(self, chunk: tuple[int, ...]) -> Optional[dict[str, ChipState]]:
         """Cached read states of a chunk when all chips fit in memory; otherwise None (recomputed per call)."""
         if chunk in self._cache:
             return self._cache[chunk]
@@ -195,16 +196,17 @@ class AnalogModel(nn.Module):
         return outs[0] if len(outs) == 1 else torch.cat(outs)
 
 
-def to_analog(model: nn.Module, hw: HardwareConfig, chips: int = 1, seed: int = 0,
+def to_analog(model: nn.Module, hw: HardwareConfig, chips: int | Sequence[int] = 1, seed: int = 0,
               device: torch.device | str | None = None, chip_chunk: Optional[int] = None,
               max_memory_gb: float = 4.0) -> AnalogModel:
-    """Program ``chips`` chips of a trained model on the hardware ``hw``.
+    """Program ``chips`` chips (a count: chips 0..n-1; or the chip indices) of a trained model on ``hw``.
 
     The model is deep-copied and put in eval mode; its selected Linear/Conv2d layers become analog. Chip k's
     draws depend only on (seed, layer name, k). ``chip_chunk`` bounds how many chips run at once (None: as many
     as fit in ``max_memory_gb`` of activations)."""
-    if chips < 1:
-        raise ValueError(f"chips: must be >= 1 (got {chips})")
+    chip_ids = tuple(range(chips)) if isinstance(chips, int) else tuple(int(k) for k in chips)
+    if not chip_ids or min(chip_ids) < 0:
+        raise ValueError(f"chips: must be a count >= 1 or non-negative chip indices (got {chips!r})")
     net = copy.deepcopy(model).eval()
     if isinstance(net, (nn.Linear, nn.Conv2d)):
         net = nn.Sequential(net)  # a bare layer: give it a parent so it can be replaced
@@ -223,4 +225,4 @@ def to_analog(model: nn.Module, hw: HardwareConfig, chips: int = 1, seed: int = 
         parent_name, _, child = name.rpartition(".")
         setattr(net.get_submodule(parent_name) if parent_name else net, child, new)
         crossbars[name] = cb
-    return AnalogModel(net, crossbars, chips, ctx, chip_chunk, max_memory_gb)
+    return AnalogModel(net, crossbars, chip_ids, ctx, chip_chunk, max_memory_gb)

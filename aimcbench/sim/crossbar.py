@@ -10,7 +10,7 @@ partial sums of the row arrays are added digitally. All chips of a chunk are one
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -27,7 +27,7 @@ _MAX_HALVINGS = 10  # 2^10 > 1000: aihwkit's bound-management limit
 class ChipState:
     """What a chunk of chips needs for inference at one read-out time."""
 
-    chips: range
+    chips: tuple[int, ...]
     tiles: list = field(default_factory=list)   # per row array: W [Kc, rows, out] or (W+, W-) with separate ADCs
     comp: Optional[torch.Tensor] = None         # drift compensation factors [Kc, n_row_arrays, out]
     static: Optional[torch.Tensor] = None       # weight-noise static part [Kc, out, in] (temporal noise only)
@@ -90,7 +90,7 @@ class Crossbar(nn.Module):
         return [u[:, :, r0:r1].transpose(1, 2).contiguous() for r0, r1 in self.plan.row_splits]
 
     # ----- chips -----------------------------------------------------------------------------------------------
-    def _gens(self, chips: range, stream: str) -> list[torch.Generator]:
+    def _gens(self, chips: Sequence[int], stream: str) -> list[torch.Generator]:
         return [chip_generator(self.seed, self.name, k, stream, self.weight.device) for k in chips]
 
     def set_time(self, t_inference_s: float) -> None:
@@ -98,7 +98,7 @@ class Crossbar(nn.Module):
         self.t_inference_s = float(t_inference_s)
         self._out_gens, self._nt_gens = {}, {}
 
-    def out_gens(self, chips: range) -> list[torch.Generator]:
+    def out_gens(self, chips: Sequence[int]) -> list[torch.Generator]:
         """Persistent per-chip generators of the output noise at the current read-out."""
         for k in chips:
             if k not in self._out_gens:
@@ -106,8 +106,9 @@ class Crossbar(nn.Module):
                                                    self.weight.device)
         return [self._out_gens[k] for k in chips]
 
-    def state(self, chips: range) -> ChipState:
+    def state(self, chips: Sequence[int]) -> ChipState:
         """Program the chips of ``chips`` (deterministically from their seeds) and read them at t_inference_s."""
+        chips = tuple(chips)
         prog_gens = self._gens(chips, "program")
         dev = self.device_model
         if isinstance(dev, WeightNoiseDevice):
