@@ -17,6 +17,7 @@ from aimcbench.report import (
     percentile_table, report_dirs, write_sweep_report,
 )
 from aimcbench.report.build import _load_images
+from aimcbench.report.sweepdir import split_common
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -184,6 +185,12 @@ def test_labels_fall_back_to_overrides_config_and_dir_name(tmp_path):
     assert label_sweeps(sweeps) == ["hardware=pcm", "hardware=rram"]
     sweeps = [load_sweep(p) for p in find_sweep_dirs(tmp_path / "c")]
     assert label_sweeps(sweeps) == ["hardware=pcm", "hardware=rram"]
+    # words shared by every job's label are dropped; labels that would collide stay whole
+    for job, hw in [("0", "pcm"), ("1", "rram")]:
+        write_sweep(tmp_path / "s" / job, label=f"hardware={hw} dataset=synthetic mc.chips=8")
+    sweeps = [load_sweep(p) for p in find_sweep_dirs(tmp_path / "s")]
+    assert label_sweeps(sweeps) == ["hardware=pcm", "hardware=rram"]
+    assert split_common(["a=1 b=2", "a=1 b=2 c=3"]) == (["a=1 b=2", "a=1 b=2 c=3"], "")
     write_sweep(tmp_path / "d" / "a")
     write_sweep(tmp_path / "d" / "b")
     assert label_sweeps([load_sweep(p) for p in find_sweep_dirs(tmp_path / "d")]) == ["a", "b"]

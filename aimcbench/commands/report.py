@@ -18,15 +18,18 @@ from omegaconf import DictConfig, OmegaConf
 import aimcbench
 
 # $AIMC_CONFIG_DIR lets a user point every command at their own copy of the configs
-CONFIG_DIR = os.environ.get("AIMC_CONFIG_DIR") or str(Path(aimcbench.__file__).resolve().parents[1] / "configs")
+CONFIG_DIR = os.environ.get("AIMC_CONFIG_DIR") or str(
+    Path(aimcbench.__file__).resolve().parents[1] / "configs")
 
 
 def _as_list(dirs) -> list[str]:
+    """``dirs`` as a list of strings: a list override, a single path, or null."""
     if dirs is None:
         return []
     if isinstance(dirs, (str, int, float)):
         return [str(dirs)]
-    return [str(d) for d in OmegaConf.to_container(dirs) if d is not None] if OmegaConf.is_config(dirs) else [str(d) for d in dirs]
+    items = OmegaConf.to_container(dirs) if OmegaConf.is_config(dirs) else list(dirs)
+    return [str(d) for d in items if d is not None]
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="report", version_base="1.3")

@@ -16,7 +16,7 @@ import pandas as pd
 from aimcbench.report import plots
 from aimcbench.report.errors import ReportError
 from aimcbench.report.sweepdir import (
-    IMAGES_DIR, Sweep, atomic_write_text, find_sweep_dirs, label_sweeps, load_sweep,
+    IMAGES_DIR, Sweep, atomic_write_text, find_sweep_dirs, label_sweeps, load_sweep, split_common,
 )
 from aimcbench.report.tables import percentile_table
 
@@ -162,7 +162,9 @@ def merge_sweeps(dirs, out_dir: str | os.PathLike) -> list[Path]:
     merged = merged[["label"] + [c for c in merged.columns if c != "label"]]
     written = [_write_csv(merged, out / PERCENTILES_FILE)]
     written.append(out / SUMMARY_FILE)
-    atomic_write_text(written[-1], summary_markdown(merged, title=f"merged report: {len(sweeps)} sweeps"))
+    shared = split_common([s.label for s in sweeps])[1]
+    title = f"merged report: {len(sweeps)} sweeps" + (f" (all with {shared})" if shared else "")
+    atomic_write_text(written[-1], summary_markdown(merged, title=title))
 
     axes = list(dict.fromkeys(s.axis for s in sweeps))
     for axis in axes:
@@ -171,10 +173,12 @@ def merge_sweeps(dirs, out_dir: str | os.PathLike) -> list[Path]:
         suffix = "" if len(axes) == 1 else f"__{_safe(axis)}"
         for metric in dict.fromkeys(m for _, t, _ in chosen for m in t["metric"]):
             fig = plots.comparison_plot({lab: t for lab, t, _ in chosen}, metric, axis=axis,
-                                        axis_log=axis_log, axis_title=chosen[0][2].axis_title)
+                                        axis_log=axis_log, axis_title=chosen[0][2].axis_title,
+                                        title=shared or None)
             written.append(plots.save_figure(fig, out / f"compare_{_safe(metric)}{suffix}.png"))
             fig = plots.grouped_box_plot({lab: s.chips for lab, _, s in chosen}, metric,
-                                         axis=axis, axis_title=chosen[0][2].axis_title)
+                                         axis=axis, axis_title=chosen[0][2].axis_title,
+                                         title=shared or None)
             written.append(plots.save_figure(fig, out / f"compare_box_{_safe(metric)}{suffix}.png"))
     return written
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -95,7 +96,8 @@ def _finish(fig: Figure, ax, metric: str, title: str | None) -> None:
     ax.set_ylabel(metric_name(metric))
     ax.grid(True, which="major", alpha=0.3, linewidth=0.6)
     if title:
-        ax.set_title(title, fontsize=9)
+        # long job labels (all of a run's overrides) wrap instead of running off the figure
+        ax.set_title(textwrap.fill(title, 75), fontsize=8.5)
     ax.legend(fontsize=7.5, frameon=False, loc="best")
     fig.tight_layout()
 

@@ -257,12 +257,30 @@ def _config_labels(configs: list[dict | None]) -> list[str]:
     return _differing(collapsed)
 
 
+def split_common(labels: list[str]) -> tuple[list[str], str]:
+    """Drop the "key=value" words every label shares; return (short labels, shared words).
+
+    Multirun job labels repeat every override ("hardware=pcm dataset=synthetic mc.chips=8");
+    only the words that differ tell the jobs apart. Labels are left whole if shortening
+    would make any of them empty or two of them equal.
+    """
+    words = [lab.split() for lab in labels]
+    if len(labels) < 2 or not all(words):
+        return labels, ""
+    shared = [w for w in words[0] if all(w in other for other in words[1:])]
+    short = [" ".join(w for w in ws if w not in shared) for ws in words]
+    if not all(short) or len(set(short)) < len(short):
+        return labels, ""
+    return short, " ".join(shared)
+
+
 def label_sweeps(sweeps: list[Sweep]) -> list[str]:
     """One distinct label per sweep.
 
     Order of preference: meta.json ``label``; the Hydra overrides that differ between jobs
-    (.hydra/overrides.yaml); the config values that differ; the directory name. Labels that
-    still collide get the directory name appended.
+    (.hydra/overrides.yaml); the config values that differ; the directory name. Words shared
+    by all labels are dropped (see split_common); labels that still collide get the
+    directory name appended.
     """
     labels = [s.label for s in sweeps]
     if len(sweeps) > 1 and (not all(labels) or len(set(labels)) < len(labels)):
@@ -279,6 +297,7 @@ def label_sweeps(sweeps: list[Sweep]) -> list[str]:
                 labels = candidate
                 break
     labels = [lab or s.path.name for lab, s in zip(labels, sweeps)]
+    labels = split_common(labels)[0]
     seen: dict[str, int] = {}
     for lab in labels:
         seen[lab] = seen.get(lab, 0) + 1
