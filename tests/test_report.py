@@ -202,6 +202,10 @@ def test_report_dirs_errors_name_the_path(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ReportError, match="empty.*no sweep results"):
         report_dirs([tmp_path / "empty"])
+    write_sweep(tmp_path / "two" / "0", label="a")
+    write_sweep(tmp_path / "two" / "1", label="b")
+    with pytest.raises(ReportError, match="out: .*sweep directories"):
+        report_dirs([tmp_path / "two"], out=tmp_path / "two" / "1")
     bad = tmp_path / "bad"
     write_sweep(bad)
     pd.read_parquet(bad / "chips.parquet").drop(columns="metric").to_parquet(bad / "chips.parquet")

@@ -205,4 +205,8 @@ def report_dirs(dirs, out: str | os.PathLike | None = None) -> list[Path]:
         return written
     if out is None:
         out = dirs[0] if len(dirs) == 1 else Path("report")
+    if Path(out).resolve() in {p.resolve() for p in found}:
+        # the merged table would overwrite that sweep's own percentiles.csv
+        raise ReportError(f"out: {out} is one of the sweep directories being merged; "
+                          "choose another directory")
     return written + merge_sweeps(dirs, out)
