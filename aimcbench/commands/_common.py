@@ -83,8 +83,16 @@ def _int_list(lo: int = 1, empty: bool = True) -> tuple[Callable[[Any], bool], s
     return ok, f"a list of integers >= {lo}" + ("" if empty else " (not empty)")
 
 
-MODELS = ("mlp", "dae", "vgg_block", "wrn16_8", "resnet")
-DATASETS = ("mnist", "fashion_mnist", "synthetic", "cifar10", "cifar100")
+def _registry(module: str, name: str, fallback: tuple[str, ...]) -> tuple[str, ...]:
+    """Names registered by helper packages (models, data), so new entries need no change here."""
+    try:
+        return tuple(getattr(__import__(module, fromlist=[name]), name))
+    except (ImportError, AttributeError):
+        return fallback
+
+
+MODELS = _registry("aimcbench.models", "MODELS", ("mlp", "dae"))
+DATASETS = _registry("aimcbench.data", "DATASETS", ("mnist", "fashion_mnist", "synthetic"))
 
 # Section -> key -> (check, description). Sections listed here are closed: other keys are typos.
 # The model section is open (a builder may take extra keyword arguments), only its known keys are checked.
@@ -100,6 +108,7 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
     "train": {
         "epochs": _int(0), "batch_size": _int(1), "lr": _num(0, lo_open=True), "alpha_tv": _num(0),
         "noise_sigma_max": _num(0), "seed": _int(0), "limit": _int(1, null=True),
+        "threads": _int(1, null=True),
     },
     "mc": {"chips": _int(1), "seed": _int(0)},
     "eval": {"n": _int(1, null=True), "batch_size": _int(1), "noise_sigma": _num(0), "images": _int(0)},

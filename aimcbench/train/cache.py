@@ -2,7 +2,7 @@
 
 The key is the sha256 of the canonical JSON (sorted keys) of the settings that change the weights,
 plus a fingerprint of the training images actually used (so the embedded MNIST sample and full MNIST
-never share an entry). The data directory, the user checkpoint path and the device are not part of it.
+never share an entry). The data directory, the user checkpoint path, the device and train.threads are not part of it.
 Entries are written to a temporary file and moved into place with os.replace under a file lock, so
 concurrent jobs that want the same model train it once and never see a half-written file.
 """
@@ -61,7 +61,7 @@ def cache_key(model_cfg: dict, dataset_cfg: dict, train_cfg: dict, fingerprint: 
         "format": CACHE_FORMAT,
         "model": {k: v for k, v in model_cfg.items() if k != "checkpoint"},
         "dataset": {k: v for k, v in dataset_cfg.items() if k != "data_dir"},
-        "train": train_cfg,
+        "train": {k: v for k, v in train_cfg.items() if k != "threads"},  # speed only
         "data": fingerprint,
     })
 

@@ -1,0 +1,61 @@
+"""Shared fixtures: an isolated model cache, and composing the real configs without running Hydra jobs."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+torch.set_num_threads(2)
+
+
+def _has(module: str, attr: str) -> bool:
+    try:
+        return hasattr(__import__(module, fromlist=[attr]), attr)
+    except ImportError:
+        return False
+
+
+needs_sim = pytest.mark.skipif(not _has("aimcbench.sim", "to_analog"), reason="aimcbench.sim not available yet")
+needs_metrics = pytest.mark.skipif(not _has("aimcbench.metrics", "psnr"), reason="aimcbench.metrics not available yet")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test trains into a session-wide temporary cache, never the user's ~/.cache."""
+    cache = tmp_path_factory.getbasetemp() / "aimc-cache"
+    monkeypatch.setenv("AIMC_CACHE_DIR", str(cache))
+    return cache
+
+
+def compose(config_name: str, overrides: list[str] = ()) -> dict:
+    """Compose configs/<config_name>.yaml with overrides (Hydra compose API) -> resolved plain dict."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from aimcbench.commands._common import config_dir
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name="test"):
+        cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+# Small, fast settings for end-to-end runs on synthetic data.
+FAST = ["dataset=synthetic", "train=quick", "mc.chips=2", "eval.n=64", "eval.batch_size=32"]
+
+
+def aimc(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: int = 300):
+    """Run ``python -m aimcbench ARGS`` in a subprocess; returns CompletedProcess (text)."""
+    full_env = {**os.environ, **(env or {})}
+    full_env["PYTHONPATH"] = str(REPO) + os.pathsep + full_env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-m", "aimcbench", *args], capture_output=True, text=True,
+                          env=full_env, cwd=str(cwd or REPO), timeout=timeout)
