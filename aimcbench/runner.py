@@ -260,10 +260,11 @@ def run_sweep(cfg: dict, run_dir: str | os.PathLike, label: str = "", progress: 
         tp = time.perf_counter()
         bar.set_postfix_str(f"{sweep['key']}={axis_label}")
         hw = hardware_from_dict(pcfg["hardware"])
-        amodel = to_analog(model, hw, chips=int(mc["chips"]), seed=int(mc["seed"]))
+        pmc = pcfg["mc"]  # a sweep may vary mc.* too (e.g. a seed sweep)
+        amodel = to_analog(model, hw, chips=int(pmc["chips"]), seed=int(pmc["seed"]))
         sigma = float(pcfg["eval"]["noise_sigma"])
         chip_metrics, digital = evaluate_point(model, amodel, x, y, task, eps, sigma, int(ev["batch_size"]),
-                                               device, progress, f"point {i}: {mc['chips']} chips")
+                                               device, progress, f"point {i}: {pmc['chips']} chips")
         rows = [{"point": i, "axis": sweep["key"], "axis_value": value, "axis_label": axis_label, "chip": k,
                  "metric": m, "value": float(vals[k])}
                 for m, vals in chip_metrics.items() for k in range(len(vals))]
