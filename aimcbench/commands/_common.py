@@ -106,7 +106,7 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
     },
     "dataset": {"name": _choice(*DATASETS), "data_dir": _str(null=True), "shape": _int_list(1, empty=False)},
     "train": {
-        "epochs": _int(0), "batch_size": _int(1), "lr": _num(0, lo_open=True), "alpha_tv": _num(0),
+        "steps": _int(1, null=True), "epochs": _int(0, null=True), "batch_size": _int(1), "lr": _num(0, lo_open=True), "alpha_tv": _num(0),
         "noise_sigma_max": _num(0), "seed": _int(0), "limit": _int(1, null=True),
         "threads": _int(1, null=True),
     },
@@ -152,6 +152,9 @@ def check_config(cfg: dict, where: str = "") -> None:
             ok, desc = fields[k]
             if not ok(v):
                 raise UsageError(f"{section}.{k}", f"must be {desc} (got {v!r}){suffix}")
+    train = cfg.get("train")
+    if isinstance(train, dict) and "steps" in train and not train.get("steps") and train.get("epochs") is None:
+        raise UsageError("train.steps", "steps or epochs must be set (both are null)")
     if "model" in cfg:
         if "name" not in cfg["model"]:
             raise UsageError("model.name", f"missing; must be one of {', '.join(MODELS)}")

@@ -130,8 +130,9 @@ def load_or_train(model_cfg: dict, dataset_cfg: dict, train_cfg: dict, cache_dir
         if path.is_file():
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
             return model.eval(), info
-        log(f"aimc: training {model_cfg['name']} on {dataset_cfg['name']} ({x.shape[0]} images, "
-            f"{train_cfg['epochs']} epochs); cached at {path}")
+        budget = f"{train_cfg['steps']} steps" if train_cfg.get("steps") else f"{train_cfg['epochs']} epochs"
+        log(f"aimc: training {model_cfg['name']} on {dataset_cfg['name']} ({x.shape[0]} images, {budget}); "
+            f"cached at {path}")
         t0 = time.perf_counter()
         from .loop import train_model
 

@@ -31,10 +31,11 @@ def corrupt(x: torch.Tensor, sigma: torch.Tensor | float, generator: torch.Gener
 
 def train_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, cfg: dict[str, Any],
                 device: str = "cpu", progress: bool | None = None) -> dict[str, float]:
-    """Train ``model`` in place on (x, y) with Adam; returns {"loss": last epoch's mean loss, "epochs": n}.
+    """Train ``model`` in place on (x, y) with Adam; returns {"loss", "steps", "epochs"}.
 
-    cfg keys: epochs, batch_size, lr, seed, threads (torch threads while training; null: unchanged); for task "denoising" also alpha_tv and noise_sigma_max
-    (each training image is corrupted with sigma ~ U(0, noise_sigma_max), a fresh draw every epoch).
+    cfg keys: steps (mini-batch updates; if null, epochs full passes), epochs, batch_size, lr, seed,
+    threads (torch threads while training; null: unchanged); for task "denoising" also alpha_tv and
+    noise_sigma_max (each training image is corrupted with sigma ~ U(0, noise_sigma_max), clamped to [0, 1]).
     """
     if progress is None:
         progress = sys.stderr.isatty()
@@ -53,13 +54,17 @@ def train_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: 
     model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]))
     n, bs = x.shape[0], int(cfg["batch_size"])
-    mean_loss = float("nan")
-    for epoch in range(int(cfg["epochs"])):
-        order = torch.randperm(n, generator=gen)
-        total, seen = 0.0, 0
-        batches = range(0, n, bs)
-        for start in tqdm(batches, desc=f"train epoch {epoch + 1}/{cfg['epochs']}", disable=not progress,
-                          leave=False, unit="batch"):
+    per_epoch = -(-n // bs)
+    # A budget in steps keeps training time the same whether the data set is full MNIST or the sample.
+    steps = int(cfg["steps"]) if cfg.get("steps") else int(cfg["epochs"]) * per_epoch
+    recent: list[float] = []
+    bar = tqdm(total=steps, desc="train", disable=not progress, leave=False, unit="step")
+    done = 0
+    while done < steps:
+        order = torch.randperm(n, generator=gen)  # a fresh shuffle (and noise draw) every epoch
+        for start in range(0, n, bs):
+            if done >= steps:
+                break
             idx = order[start:start + bs]
             xb = x[idx].to(device)
             if task == "denoising":
@@ -71,13 +76,15 @@ def train_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: 
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss.detach()) * len(idx)
-            seen += len(idx)
-        mean_loss = total / max(seen, 1)
-        if progress:
-            print(f"epoch {epoch + 1}: loss {mean_loss:.4f}", file=sys.stderr)
+            recent = (recent + [float(loss.detach())])[-per_epoch:]
+            done += 1
+            bar.update(1)
+    bar.close()
     model.eval()
-    return {"loss": mean_loss, "epochs": int(cfg["epochs"])}
+    mean_loss = sum(recent) / max(len(recent), 1)  # over the last epoch's worth of steps
+    if progress:
+        print(f"trained {done} steps ({done / per_epoch:.1f} epochs): loss {mean_loss:.4f}", file=sys.stderr)
+    return {"loss": mean_loss, "steps": done, "epochs": done / per_epoch}
 
 
 @torch.no_grad()
