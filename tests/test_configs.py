@@ -65,6 +65,7 @@ def test_every_sweep_key_exists_in_every_hardware_profile():
     (["sweep.key=hardware.adc.bitz"], "hardware.adc.bitz"),
     (["model.hidden=[]"], "model.hidden"),
     (["device=tpu"], "device"),
+    (["train.steps=null"], "train.steps"),  # default epochs is null too: no training budget
 ])
 def test_bad_values_name_the_key(override, key):
     with pytest.raises(UsageError) as info:

@@ -102,6 +102,16 @@ def test_user_checkpoint_is_loaded_or_rejected_clearly(tmp_path):
         load_checkpoint(good, tmp_path / "missing.pt")
 
 
+def test_step_budget_overrides_epochs():
+    from aimcbench.data import load_split
+    from aimcbench.models import build_model
+    from aimcbench.train import train_model
+
+    x, y = load_split("synthetic", "train", limit=100)
+    stats = train_model(build_model("mlp", hidden=[8]), x, y, "classification", {**TRAIN, "steps": 7, "epochs": 50})
+    assert stats["steps"] == 7 and abs(stats["epochs"] - 7 / 2) < 1e-9  # 100 images / 64 per batch = 2 batches
+
+
 def test_corrupt_clamps_and_tv_is_zero_on_flat_images():
     g = torch.Generator().manual_seed(0)
     x = torch.full((4, 1, 8, 8), 0.5)
