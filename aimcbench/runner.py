@@ -113,7 +113,7 @@ def point_hash(point_cfg: dict, weights_id: str) -> str:
     """Hash of what determines a point's numbers (see module docstring)."""
     cfg = copy.deepcopy(point_cfg)
     sw = cfg.pop("sweep")
-    for key in ("cache_dir", "device"):
+    for key in ("cache_dir", "device", "threads"):
         cfg.pop(key, None)
     cfg.get("dataset", {}).pop("data_dir", None)
     cfg.get("model", {}).pop("checkpoint", None)
@@ -195,10 +195,23 @@ def run_sweep(cfg: dict, run_dir: str | os.PathLike, label: str = "", progress: 
               log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run (or resume) one sweep into ``run_dir``; return the final meta.json contents.
 
+    ``cfg["threads"]`` (if set) is the torch thread count for the whole run.
     ``stop_after`` (tests): raise SweepInterrupted once that many points were computed in this call.
     The environment variable AIMC_STOP_AFTER_POINTS=N does the same but exits the process abruptly
     (os._exit(3)), to mimic a killed job.
     """
+    saved = torch.get_num_threads()
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg["threads"]))
+    try:
+        return _run_sweep(cfg, Path(run_dir), label, progress, stop_after, report, log)
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop_after: int | None, report: bool,
+               log: Callable[[str], None] | None) -> dict[str, Any]:
+    """The body of run_sweep (thread count already set)."""
     from aimcbench.data import load_split
     from aimcbench.sim import hardware_from_dict, to_analog
 
@@ -206,7 +219,6 @@ def run_sweep(cfg: dict, run_dir: str | os.PathLike, label: str = "", progress: 
     log = log or (lambda msg: print(msg, file=sys.stderr))
     progress = sys.stderr.isatty() if progress is None else progress
     env_stop = os.environ.get("AIMC_STOP_AFTER_POINTS")
-    run_dir = Path(run_dir)
     (run_dir / "points").mkdir(parents=True, exist_ok=True)
     from omegaconf import OmegaConf
 

@@ -118,7 +118,7 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
             isinstance(s, str) and "=" in s for s in v), "a list of 'dotted.key=value' strings"),
     },
 }
-TOP_LEVEL = {"device": _choice("cpu", "cuda", "auto"), "cache_dir": _str(null=True)}
+TOP_LEVEL = {"device": _choice("cpu", "cuda", "auto"), "cache_dir": _str(null=True), "threads": _int(1, null=True)}
 OPEN_SECTIONS = {"model", "hardware"}
 
 
