@@ -59,7 +59,7 @@ class AnalogLinear(_AnalogLayer):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y, b = self._matrix(x)
         y = y.reshape(-1, *x.shape[1:-1], y.shape[-1])
-        return y if self.bias is None else y + self.bias
+        return y if self.bias is None else y.add_(self.bias)
 
 
 class AnalogConv2d(_AnalogLayer):
@@ -83,7 +83,7 @@ class AnalogConv2d(_AnalogLayer):
         cols = F.unfold(x, self.kernel, self.dilation, self.padding, self.stride)  # [lead, C*k*k, L]
         y, _ = self._matrix(cols.transpose(1, 2))                                    # [Kc, lead'*L, out]
         y = y.reshape(-1, ho * wo, y.shape[-1]).transpose(1, 2).reshape(-1, y.shape[-1], ho, wo)
-        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
+        return y if self.bias is None else y.add_(self.bias.view(1, -1, 1, 1))
 
 
 def _pair(v) -> tuple[int, int]:

@@ -55,15 +55,24 @@ class ADC:
         return self.bits is None and self.bound is None
 
     def __call__(self, y: torch.Tensor) -> torch.Tensor:
+        """Digitized copy of y."""
+        return self.quantize_(y.clone())
+
+    def quantize_(self, y: torch.Tensor) -> torch.Tensor:
+        """Digitize y in place (the output tensors are the largest of a forward; no copies)."""
         if self.mulaw:
             return quantize_mulaw(y, self.bits, self.bound, self.signed)
-        if self.exact:
-            return y
-        return quantize_uniform(y, self.bits, self.bound, self.signed)
+        if self.bits is not None:
+            step = (2.0 * self.bound / (2**self.bits - 2)) if self.signed else (self.bound / (2**self.bits - 1))
+            y.div_(step).round_().mul_(step)
+        if self.bound is not None:
+            y.clamp_(-self.bound if self.signed else 0.0, self.bound)
+        return y
 
     def clipped(self, y: torch.Tensor) -> torch.Tensor:
-        """Mask of input vectors (last dim reduced) with an output at or past the bound."""
-        return (y.abs() >= self.bound).any(dim=-1, keepdim=True)
+        """Mask [..., N] of input vectors with an output at or past the bound (one pass: aminmax)."""
+        lo, hi = torch.aminmax(y, dim=-1)
+        return (hi >= self.bound) | (lo <= -self.bound) if self.signed else hi >= self.bound
 
 
 class DAC:
@@ -78,7 +87,8 @@ class DAC:
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.cfg
         if c.noise_management == "abs_max":
-            alpha = x.abs().amax(dim=-1, keepdim=True)
+            lo, hi = torch.aminmax(x, dim=-1, keepdim=True)
+            alpha = torch.maximum(hi, -lo)
             # An all-zero input vector stays zero; avoid 0/0.
             alpha = torch.where(alpha > 0, alpha, torch.ones_like(alpha))
             v = x / alpha
@@ -86,7 +96,11 @@ class DAC:
             alpha = torch.full_like(x[..., :1], c.input_range)
             v = x / c.input_range
         if c.signed:
-            v = quantize_uniform(v, c.bits, c.bound, signed=True)
+            if c.bits is not None:
+                step = 2.0 * c.bound / (2**c.bits - 2)
+                v.div_(step).round_().mul_(step)
+            if c.noise_management != "abs_max" or c.bound < 1.0:  # abs_max inputs are within +-1 already
+                v.clamp_(-c.bound, c.bound)
         else:
             # Sign-magnitude: the magnitude goes through an unsigned DAC; a negative input is a second read phase.
             v = torch.sign(v) * quantize_uniform(v.abs(), c.bits, c.bound, signed=False)

@@ -149,37 +149,53 @@ class Crossbar(nn.Module):
         return torch.stack(levels, dim=1)
 
     # ----- forward --------------------------------------------------------------------------------------------
+    # The output tensors [Kc, N, out] are the largest in the simulation: every step below works on them in place.
     def _noisy_mm(self, v: torch.Tensor, w: torch.Tensor, gens: list) -> torch.Tensor:
         """y = v W (+ output noise); v [N, rows] shared by all chips or [Kc, N, rows]; returns [Kc, N, out]."""
         y = torch.matmul(v, w)
         if self.adc.out_noise > 0:
-            y = y + self.adc.out_noise * randn_chips(y.shape[1:], gens, y.device)
+            y.add_(randn_chips(y.shape[1:], gens, y.device), alpha=self.adc.out_noise)
         return y
 
     def _phase(self, v: torch.Tensor, w, gens: list) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-        """One read of an array: digitized output and, with iterative bound management, the clip mask."""
+        """One read of an array: digitized output and, with iterative bound management, the clip mask [Kc, N]."""
         if self.separate:
             yp, ym = self._noisy_mm(v, w[0], gens), self._noisy_mm(v, w[1], gens)
             clip = (self.adc.clipped(yp) | self.adc.clipped(ym)) if self.adc.iterative else None
-            return self.adc(yp) - self.adc(ym), clip
+            return self.adc.quantize_(yp).sub_(self.adc.quantize_(ym)), clip
         y = self._noisy_mm(v, w, gens)
-        return self.adc(y), (self.adc.clipped(y) if self.adc.iterative else None)
+        clip = self.adc.clipped(y) if self.adc.iterative else None
+        return self.adc.quantize_(y), clip
 
     def _array_read(self, v: torch.Tensor, w, gens: list) -> torch.Tensor:
-        """Digitized array output for normalized inputs v, with sign phases and bound management."""
+        """Digitized array output [Kc, N, out] for normalized inputs v, with sign phases and bound management."""
         if not self.adc.signed and bool((v < 0).any()):
             # An unsigned ADC sees positive currents only: negative inputs are applied in a second phase.
-            return self._array_read(v.clamp(min=0), w, gens) - self._array_read((-v).clamp(min=0), w, gens)
+            return self._array_read(v.clamp(min=0), w, gens).sub_(self._array_read((-v).clamp(min=0), w, gens))
         y, clip = self._phase(v, w, gens)
-        factor = None
-        for _ in range(_MAX_HALVINGS):
-            if clip is None or not bool(clip.any()):
-                break
-            factor = torch.where(clip, 0.5, 1.0) * (1.0 if factor is None else factor)
-            y2, clip2 = self._phase(v * factor, w, gens)
-            y = torch.where(clip, y2 / factor, y)
-            clip = clip & clip2
+        if clip is not None and bool(clip.any()):
+            self._manage_bounds(v, w, gens, y, clip)
         return y
+
+    def _manage_bounds(self, v: torch.Tensor, w, gens: list, y: torch.Tensor, clip: torch.Tensor) -> None:
+        """Iterative bound management: re-apply only the clipped input vectors, halved each time, chip by chip
+        (clipping is rare, so gathering those rows beats recomputing the whole batch)."""
+        for i in range(y.shape[0]):
+            rows = clip[i].nonzero().squeeze(1)
+            if rows.numel() == 0:
+                continue
+            vi = v[rows] if v.dim() == 2 else v[i, rows]
+            wi = (w[0][i:i + 1], w[1][i:i + 1]) if self.separate else w[i:i + 1]
+            gi = gens[i:i + 1]
+            factor = 1.0
+            for _ in range(_MAX_HALVINGS):
+                factor *= 0.5
+                yi, ci = self._phase(vi * factor, wi, gi)
+                y[i, rows] = yi[0] / factor
+                still = ci[0]
+                if not bool(still.any()):
+                    break
+                rows, vi = rows[still], vi[still]
 
     def forward_matrix(self, x: torch.Tensor, st: ChipState) -> torch.Tensor:
         """The tiled analog product for input vectors x ([N, in] shared, or [Kc, N, in]) -> [Kc, N, out]."""
@@ -193,10 +209,13 @@ class Crossbar(nn.Module):
         for t, (r0, r1) in enumerate(self.plan.row_splits):
             v, alpha = self.dac(x[..., r0:r1])
             y = self._array_read(v, tiles[t], gens)
-            if st.comp is not None:
-                y = y * st.comp[:, t].unsqueeze(1)
-            y = y * (alpha * self.scale[t])
-            out = y if out is None else out + y
+            # Digital side: weight scale and drift compensation per column ([Kc, 1, out]), input scale per row.
+            s = self.scale[t] if st.comp is None else st.comp[:, t].unsqueeze(1) * self.scale[t]
+            y.mul_(s)
+            if out is None:
+                out = y.mul_(alpha)
+            else:
+                out.addcmul_(y, alpha)
         return out
 
     def _temporal_gens(self, st: ChipState) -> list[torch.Generator]:

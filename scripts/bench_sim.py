@@ -1,0 +1,107 @@
+"""Simulator speed: seconds per chip against one digital forward and against a one-chip-at-a-time loop.
+
+    python scripts/bench_sim.py                 # MLP 784-256-128-10 on 10,000 inputs, small CNN; pcm; 100 chips
+    python scripts/bench_sim.py --chips 40 --profile rram --models cnn --device cuda
+
+Prints one row per model: digital forward seconds, batched seconds per chip, ratio to digital (aihwkit: 6-11 on a
+2-core CPU), one-chip-at-a-time seconds per chip, and the speed-up of batching.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch import nn
+
+from aimcbench.sim import load_hardware, to_analog
+
+
+def mlp() -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
+                         nn.Linear(128, 10))
+
+
+def small_cnn() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64 * 4 * 4, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+def wrn16_8() -> nn.Module:
+    from aimcbench.models import build_model
+
+    return build_model("wrn16_8", num_classes=10)
+
+
+MODELS = {"mlp": (mlp, (1, 28, 28), 10000), "cnn": (small_cnn, (3, 32, 32), 1000), "wrn16_8": (wrn16_8, (3, 32, 32), 64)}
+
+
+def _inputs(shape: tuple, batch: int) -> torch.Tensor:
+    """Realistic inputs: MNIST digits (full set, or the embedded sample repeated) for the MLP, CIFAR-shaped
+    synthetic images for the CNNs. Dense U(0,1) inputs would make most outputs of a 512-row array clip."""
+    from aimcbench.data import load_split
+
+    if shape == (1, 28, 28):
+        x = load_split("mnist", "train")[0]
+        return x.repeat((batch + len(x) - 1) // len(x), 1, 1, 1)[:batch]
+    return load_split("synthetic_cifar", "test", limit=batch)[0]
+
+
+def _time(fn, repeat: int, sync) -> float:
+    """Best of ``repeat`` wall times (after one warm-up call)."""
+    fn()
+    sync()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def bench(name: str, profile: str, overrides: list[str], chips: int, loop_chips: int, batch: int | None,
+          device: str, repeat: int) -> dict:
+    build, shape, default_batch = MODELS[name]
+    batch = batch or default_batch
+    torch.manual_seed(0)
+    model = build().eval().to(device)
+    x = _inputs(shape, batch).to(device)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    hw = load_hardware(profile, overrides)
+    with torch.no_grad():
+        t_digital = _time(lambda: model(x), repeat, sync)
+        am = to_analog(model, hw, chips=chips, seed=0, device=device)
+        t_batched = _time(lambda: am(x), repeat, sync) / chips
+        singles = [to_analog(model, hw, chips=[k], seed=0, device=device) for k in range(loop_chips)]
+        t_loop = _time(lambda: [s(x) for s in singles], max(1, repeat // 2), sync) / loop_chips
+    return dict(model=name, batch=batch, digital_s=t_digital, per_chip_s=t_batched, ratio=t_batched / t_digital,
+                loop_per_chip_s=t_loop, speedup=t_loop / t_batched)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", default="mlp,cnn", help=f"comma list from {', '.join(MODELS)}")
+    p.add_argument("--profile", default="pcm")
+    p.add_argument("--set", nargs="*", default=[], help="hardware overrides, e.g. adc.bits=6")
+    p.add_argument("--chips", type=int, default=100)
+    p.add_argument("--loop-chips", type=int, default=5, help="chips timed one at a time")
+    p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--repeat", type=int, default=3)
+    a = p.parse_args()
+    print(f"device={a.device} threads={torch.get_num_threads()} profile={a.profile} {' '.join(a.set)} chips={a.chips}")
+    print(f"{'model':8s} {'batch':>6s} {'digital s':>10s} {'s/chip':>10s} {'x digital':>10s} "
+          f"{'loop s/chip':>12s} {'batching speed-up':>18s}")
+    for name in a.models.split(","):
+        r = bench(name, a.profile, a.set, a.chips, a.loop_chips, a.batch, a.device, a.repeat)
+        print(f"{r['model']:8s} {r['batch']:6d} {r['digital_s']:10.4f} {r['per_chip_s']:10.4f} {r['ratio']:10.2f} "
+              f"{r['loop_per_chip_s']:12.4f} {r['speedup']:18.2f}")
+
+
+if __name__ == "__main__":
+    main()
