@@ -177,3 +177,15 @@ def test_every_config_field_is_documented():
     docs = field_docs()
     assert len(docs) > 40
     assert all(len(d) > 10 for d in docs.values()), [k for k, d in docs.items() if len(d) <= 10]
+
+
+@pytest.mark.parametrize("shape, k, d, p, s", [((2, 3, 9, 9), (3, 3), (1, 1), (1, 1), (1, 1)),
+                                               ((3, 5, 13, 11), (3, 2), (2, 1), (2, 0), (2, 3))])
+def test_im2col_matches_unfold(shape, k, d, p, s):
+    from aimcbench.sim.convert import im2col
+
+    x = torch.rand(*shape)
+    cols, ho, wo = im2col(x, k, d, p, s)
+    ref = torch.nn.functional.unfold(x, k, d, p, s).transpose(1, 2)
+    assert cols.shape[1] == ho * wo
+    torch.testing.assert_close(cols, ref, atol=0, rtol=0)

@@ -20,6 +20,7 @@ from torch import nn
 
 from .config import HardwareConfig
 from .crossbar import ChipState, Crossbar
+from .nabn import ChipBatchNorm, replace_batchnorms
 from .tiling import analog_layer_shape, plan_layer
 
 
@@ -77,13 +78,25 @@ class AnalogConv2d(_AnalogLayer):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pad is not None:
             x = F.pad(x, self.pad, mode="constant" if self.pad_mode == "zeros" else self.pad_mode)
-        h, w = x.shape[-2:]
-        ho = (h + 2 * _pair(self.padding)[0] - self.dilation[0] * (self.kernel[0] - 1) - 1) // self.stride[0] + 1
-        wo = (w + 2 * _pair(self.padding)[1] - self.dilation[1] * (self.kernel[1] - 1) - 1) // self.stride[1] + 1
-        cols = F.unfold(x, self.kernel, self.dilation, self.padding, self.stride)  # [lead, C*k*k, L]
-        y, _ = self._matrix(cols.transpose(1, 2))                                    # [Kc, lead'*L, out]
+        cols, ho, wo = im2col(x, self.kernel, self.dilation, _pair(self.padding), self.stride)  # [lead, L, C*k*k]
+        y, _ = self._matrix(cols)                                                             # [Kc, lead'*L, out]
         y = y.reshape(-1, ho * wo, y.shape[-1]).transpose(1, 2).reshape(-1, y.shape[-1], ho, wo)
         return y if self.bias is None else y.add_(self.bias.view(1, -1, 1, 1))
+
+
+def im2col(x: torch.Tensor, kernel, dilation, padding, stride) -> tuple[torch.Tensor, int, int]:
+    """Patches [N, Ho*Wo, C*kh*kw], rows ordered (channel, kh, kw) as F.unfold orders them, by one strided copy.
+
+    F.unfold's CPU kernel is 20-50x slower than this on batches of small images (measured with torch 2.14)."""
+    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = kernel, dilation, padding, stride
+    if ph or pw:
+        x = F.pad(x, (pw, pw, ph, ph))
+    n, c, h, w = x.shape
+    ho = (h - dh * (kh - 1) - 1) // sh + 1
+    wo = (w - dw * (kw - 1) - 1) // sw + 1
+    s = x.stride()
+    patches = x.as_strided((n, ho, wo, c, kh, kw), (s[0], s[2] * sh, s[3] * sw, s[1], s[2] * dh, s[3] * dw))
+    return patches.reshape(n, ho * wo, c * kh * kw), ho, wo
 
 
 def _pair(v) -> tuple[int, int]:
@@ -129,12 +142,32 @@ class AnalogModel(nn.Module):
         self.chip_chunk, self.max_memory_gb = chip_chunk, max_memory_gb
         self._cache: dict[tuple[int, ...], dict[str, ChipState]] = {}
         self._act_per_sample: Optional[int] = None
+        self.batchnorms: list[ChipBatchNorm] = []
 
     def drift(self, t_inference_s: float) -> "AnalogModel":
         """Read the same programmed chips at another time after programming."""
         for cb in self.crossbars.values():
             cb.set_time(t_inference_s)
         self._cache.clear()
+        for bn in self.batchnorms:  # a calibration was for the old read-out
+            bn.reset()
+        return self
+
+    @torch.no_grad()
+    def calibrate(self, batches, dynamic: bool = False) -> "AnalogModel":
+        """Noise-aware batch norm (study 004 Algorithm 1): recompute every chip's batch-norm statistics on
+        ``batches`` (an iterable of input tensors, training data) run through the noisy chips. ``dynamic`` keeps
+        updating them with every later batch (test-time calibration). Needs ``to_analog(..., nabn=True)``."""
+        if not self.batchnorms:
+            raise RuntimeError("calibrate() needs to_analog(..., nabn=True) and a model with batch norm")
+        for bn in self.batchnorms:
+            bn.mode = "calibrate"
+        try:
+            for x in batches:
+                self(x)
+        finally:
+            for bn in self.batchnorms:
+                bn.mode = "dynamic" if dynamic else "fixed"
         return self
 
     def _activation_numel(self, x: torch.Tensor) -> int:
@@ -148,6 +181,9 @@ class AnalogModel(nn.Module):
                 sizes.append(args[0][:1].numel() * mod.kernel[0] * mod.kernel[1])
 
         hooks = [m.register_forward_hook(hook) for m in self.net.modules()]
+        modes = [bn.mode for bn in self.batchnorms]
+        for bn in self.batchnorms:  # a probe must not touch any chip's calibration
+            bn.mode = "fixed"
         try:
             self.ctx.chips, self.ctx.batch, self.ctx.states = self.chip_ids[:1], 1, None
             with torch.no_grad():
@@ -155,6 +191,8 @@ class AnalogModel(nn.Module):
         finally:
             for h in hooks:
                 h.remove()
+            for bn, mode in zip(self.batchnorms, modes):
+                bn.mode = mode
         return max(sizes)
 
     def chunks(self, batch: int, x: torch.Tensor) -> list[tuple[int, ...]]:
@@ -198,12 +236,13 @@ class AnalogModel(nn.Module):
 
 def to_analog(model: nn.Module, hw: HardwareConfig, chips: int | Sequence[int] = 1, seed: int = 0,
               device: torch.device | str | None = None, chip_chunk: Optional[int] = None,
-              max_memory_gb: float = 4.0) -> AnalogModel:
+              max_memory_gb: float = 4.0, nabn: bool = False) -> AnalogModel:
     """Program ``chips`` chips (a count: chips 0..n-1; or the chip indices) of a trained model on ``hw``.
 
     The model is deep-copied and put in eval mode; its selected Linear/Conv2d layers become analog. Chip k's
     draws depend only on (seed, layer name, k). ``chip_chunk`` bounds how many chips run at once (None: as many
-    as fit in ``max_memory_gb`` of activations)."""
+    as fit in ``max_memory_gb`` of activations). ``nabn`` gives every batch norm per-chip statistics that
+    ``AnalogModel.calibrate`` recomputes under the noise (study 004)."""
     chip_ids = tuple(range(chips)) if isinstance(chips, int) else tuple(int(k) for k in chips)
     if not chip_ids or min(chip_ids) < 0:
         raise ValueError(f"chips: must be a count >= 1 or non-negative chip indices (got {chips!r})")
@@ -225,4 +264,7 @@ def to_analog(model: nn.Module, hw: HardwareConfig, chips: int | Sequence[int] =
         parent_name, _, child = name.rpartition(".")
         setattr(net.get_submodule(parent_name) if parent_name else net, child, new)
         crossbars[name] = cb
-    return AnalogModel(net, crossbars, chip_ids, ctx, chip_chunk, max_memory_gb)
+    amodel = AnalogModel(net, crossbars, chip_ids, ctx, chip_chunk, max_memory_gb)
+    if nabn:
+        amodel.batchnorms = replace_batchnorms(net, ctx, chip_ids)
+    return amodel
