@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import HardwareConfig
-from .crossbar import ChipState, Crossbar
+from .crossbar import ChipState, Crossbar, Scratch
 from .nabn import ChipBatchNorm, replace_batchnorms
 from .tiling import analog_layer_shape, plan_layer
 
@@ -255,11 +255,13 @@ def to_analog(model: nn.Module, hw: HardwareConfig, chips: int | Sequence[int] =
     if not layers:
         warnings.warn(f"hardware {hw.name}: no analog layer selected; every chip is the digital model")
     ctx = ChipContext()
+    scratch = Scratch()
     crossbars = {}
     for name, mod in layers.items():
         n_in, n_out, area = analog_layer_shape(mod)
         plan = plan_layer(n_in, n_out, hw, area)
         cb = Crossbar(name, mod.weight.reshape(n_out, n_in), hw, plan, seed)
+        cb.scratch = scratch
         new = AnalogConv2d(mod, cb, ctx) if isinstance(mod, nn.Conv2d) else AnalogLinear(cb, mod.bias, ctx)
         parent_name, _, child = name.rpartition(".")
         setattr(net.get_submodule(parent_name) if parent_name else net, child, new)

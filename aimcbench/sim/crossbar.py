@@ -33,6 +33,21 @@ class ChipState:
     static: Optional[torch.Tensor] = None       # weight-noise static part [Kc, out, in] (temporal noise only)
 
 
+class Scratch:
+    """A reusable float buffer for short-lived tensors (the output noise)."""
+
+    def __init__(self) -> None:
+        self.buf: Optional[torch.Tensor] = None
+
+    def get(self, shape, device: torch.device) -> torch.Tensor:
+        n = 1
+        for s in shape:
+            n *= s
+        if self.buf is None or self.buf.numel() < n or self.buf.device != device:
+            self.buf = torch.empty(n, device=device)
+        return self.buf[:n].view(shape)
+
+
 class Crossbar(nn.Module):
     """The analog matrix of a Linear or (unfolded) Conv2d layer: [out, in] weights, programmed on many chips."""
 
@@ -60,6 +75,7 @@ class Crossbar(nn.Module):
         self.t_inference_s = hw.t_inference_s
         self._out_gens: dict[int, torch.Generator] = {}
         self._nt_gens: dict[int, torch.Generator] = {}
+        self.scratch = Scratch()  # to_analog shares one among all layers of a model
 
     # ----- mapping -------------------------------------------------------------------------------------------
     def _scales(self, w: torch.Tensor) -> torch.Tensor:
@@ -154,14 +170,19 @@ class Crossbar(nn.Module):
         """y = v W (+ output noise); v [N, rows] shared by all chips or [Kc, N, rows]; returns [Kc, N, out]."""
         y = torch.matmul(v, w)
         if self.adc.out_noise > 0:
-            y.add_(randn_chips(y.shape[1:], gens, y.device), alpha=self.adc.out_noise)
+            # The noise lives only until it is added: one reused buffer avoids fresh pages on every call.
+            noise = randn_chips(y.shape[1:], gens, y.device, out=self.scratch.get(y.shape, y.device))
+            y.add_(noise, alpha=self.adc.out_noise)
         return y
 
     def _phase(self, v: torch.Tensor, w, gens: list) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         """One read of an array: digitized output and, with iterative bound management, the clip mask [Kc, N]."""
         if self.separate:
             yp, ym = self._noisy_mm(v, w[0], gens), self._noisy_mm(v, w[1], gens)
-            clip = (self.adc.clipped(yp) | self.adc.clipped(ym)) if self.adc.iterative else None
+            clip = None
+            if self.adc.iterative:
+                cp, cm = self.adc.clipped(yp), self.adc.clipped(ym)
+                clip = cp if cm is None else (cm if cp is None else cp | cm)
             return self.adc.quantize_(yp).sub_(self.adc.quantize_(ym)), clip
         y = self._noisy_mm(v, w, gens)
         clip = self.adc.clipped(y) if self.adc.iterative else None
@@ -192,6 +213,8 @@ class Crossbar(nn.Module):
                 factor *= 0.5
                 yi, ci = self._phase(vi * factor, wi, gi)
                 y[i, rows] = yi[0] / factor
+                if ci is None:
+                    break
                 still = ci[0]
                 if not bool(still.any()):
                     break

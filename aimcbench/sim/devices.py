@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -36,12 +37,29 @@ def chip_generator(seed: int, layer: str, chip: int, stream: str, device: torch.
     return g
 
 
-def randn_chips(shape: Sequence[int], gens: Sequence[torch.Generator], device: torch.device) -> torch.Tensor:
-    """Standard normals [len(gens), *shape], row k drawn from generator k."""
-    out = torch.empty((len(gens), *shape), device=device)
-    for k, g in enumerate(gens):
-        out[k].normal_(generator=g)
+def randn_chips(shape: Sequence[int], gens: Sequence[torch.Generator], device: torch.device,
+                out: torch.Tensor | None = None) -> torch.Tensor:
+    """Standard normals [len(gens), *shape], row k drawn from generator k (into ``out`` if given)."""
+    if out is None:
+        out = torch.empty((len(gens), *shape), device=device)
+    if out.device.type == "cpu" and len(gens) > 1 and out[0].numel() >= 65536 and torch.get_num_threads() > 1:
+        # torch's CPU normal_ with a generator runs on one core; chips have independent generators, so fill
+        # them from several threads (the op releases the GIL). Same numbers as the serial loop.
+        list(_pool().map(lambda k: out[k].normal_(generator=gens[k]), range(len(gens))))
+    else:
+        for k, g in enumerate(gens):
+            out[k].normal_(generator=g)
     return out
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None or _POOL._max_workers != torch.get_num_threads():
+        _POOL = ThreadPoolExecutor(max_workers=torch.get_num_threads(), thread_name_prefix="aimc-rng")
+    return _POOL
 
 
 def quantize_levels(frac: torch.Tensor, bits: Optional[int]) -> torch.Tensor:
