@@ -220,6 +220,9 @@ def _check_consistency(hw: HardwareConfig, prefix: str) -> None:
         raise ConfigError(f"{p}layers.indices", "must be a list of integers or null")
     if hw.g_min_uS >= hw.device.g_max_uS:
         raise ConfigError(f"{p}device.g_min_uS", f"must be below g_max_uS = {hw.device.g_max_uS}")
+    if hw.adc.bits is not None and hw.adc.bound is None and hw.adc.range_uA is None:
+        raise ConfigError(f"{p}adc.bound", f"an ADC with bits = {hw.adc.bits} needs a full scale: set adc.bound "
+                                           "(normalized units, e.g. 12) or adc.range_uA (got null for both)")
     if hw.adc.quantizer == "mulaw" and hw.adc.bits is None:
         raise ConfigError(f"{p}adc.bits", "mulaw needs a number of bits (got null)")
     m = hw.mapping
