@@ -38,6 +38,7 @@ from aimcbench.train import canonical_hash, corrupt, load_or_train
 HASH_KEY = b"aimc_point_hash"
 SECONDS_KEY = b"aimc_point_s"
 CHIP_COLUMNS = ["point", "axis", "axis_value", "axis_label", "chip", "metric", "value"]
+LOGLOG_AXIS = "hardware.weight_noise.alpha"  # study 001: error rate vs alpha in log-log with a fitted slope
 DIGITAL_COLUMNS = ["point", "axis", "axis_value", "axis_label", "metric", "value"]
 
 
@@ -118,6 +119,11 @@ def point_hash(point_cfg: dict, weights_id: str) -> str:
     cfg.get("dataset", {}).pop("data_dir", None)
     cfg.get("model", {}).pop("checkpoint", None)
     cfg.get("eval", {}).pop("batch_size", None)
+    # Defaults added later must not invalidate points computed before they existed.
+    if not cfg.get("mitigation", {}).get("nabn", False):
+        cfg.pop("mitigation", None)
+    if cfg.get("train", {}).get("noise_injection", "unset") is None:
+        cfg["train"].pop("noise_injection")
     return canonical_hash({"cfg": cfg, "axis": sw["key"], "weights": weights_id})
 
 
@@ -189,6 +195,25 @@ def median_chip_images(model: torch.nn.Module, amodel: torch.nn.Module, x: torch
     return {"clean": to_np(clean), "noisy": to_np(noisy), "digital": to_np(model(noisy)), "analog": to_np(analog)}
 
 
+def calibration_batches(cfg: dict) -> list[torch.Tensor] | None:
+    """Training images for noise-aware batch norm: mitigation.calib_batches x eval.batch_size, or None when off.
+
+    A seeded random subset of the training split (seed mc.seed), the same for every point and chip."""
+    from aimcbench.data import load_split
+
+    mit = cfg.get("mitigation") or {}
+    if not mit.get("nabn"):
+        return None
+    bs = int(cfg["eval"]["batch_size"])
+    x, _ = load_split(cfg["dataset"]["name"], "train", data_dir=cfg["dataset"].get("data_dir"),
+                      limit=int(mit.get("calib_batches", 20)) * bs, seed=int(cfg["mc"]["seed"]))
+    return [x[i:i + bs] for i in range(0, x.shape[0], bs)]
+
+
+def has_batchnorm(model: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
 # ------------------------------------------------------------------------------------ sweep
 def run_sweep(cfg: dict, run_dir: str | os.PathLike, label: str = "", progress: bool | None = None,
               stop_after: int | None = None, report: bool = True,
@@ -252,6 +277,11 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
     eps = torch.randn(x.shape, generator=torch.Generator().manual_seed(int(mc["seed"]) + 7919)) \
         if task == "denoising" else None
     meta["n_test"] = int(x.shape[0])
+    calib = calibration_batches(cfg)
+    if calib is not None and not has_batchnorm(model):
+        log(f"aimc: mitigation.nabn: model {cfg['model']['name']} has no batch norm; evaluated without calibration")
+        calib = None
+    meta["mitigation"] = {**(cfg.get("mitigation") or {}), "applied": calib is not None}
 
     point_times: list[float] = []
     computed = 0
@@ -273,7 +303,9 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
         bar.set_postfix_str(f"{sweep['key']}={axis_label}")
         hw = hardware_from_dict(pcfg["hardware"])
         pmc = pcfg["mc"]  # a sweep may vary mc.* too (e.g. a seed sweep)
-        amodel = to_analog(model, hw, chips=int(pmc["chips"]), seed=int(pmc["seed"]))
+        amodel = to_analog(model, hw, chips=int(pmc["chips"]), seed=int(pmc["seed"]), nabn=calib is not None)
+        if calib is not None:  # study 004 Algorithm 1, per chip, on this point's noisy chips
+            amodel.calibrate([b.to(device) for b in calib], dynamic=bool(pcfg["mitigation"].get("dynamic", False)))
         sigma = float(pcfg["eval"]["noise_sigma"])
         chip_metrics, digital = evaluate_point(model, amodel, x, y, task, eps, sigma, int(ev["batch_size"]),
                                                device, progress, f"point {i}: {pmc['chips']} chips")
@@ -324,4 +356,10 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
             log("aimc: aimcbench.report.write_sweep_report is not available; tables and plots not written")
         else:
             write_sweep_report(run_dir)
+        if meta["axis"] == LOGLOG_AXIS and task == "classification":
+            from aimcbench.report.loglog import write_loglog
+
+            fit = write_loglog(run_dir)
+            log(f"aimc: log-log error-rate slope {fit['slope']:.3f} over alpha {fit['range']} ({run_dir})"
+                if fit.get("slope") is not None else f"aimc: log-log fit: {fit.get('note')}")
     return meta

@@ -8,7 +8,7 @@ Public API::
 """
 
 from .cache import CheckpointError, cache_key, cache_root, canonical_hash, load_checkpoint, load_or_train, model_kwargs
-from .loop import corrupt, evaluate_digital, total_variation, train_model
+from .loop import corrupt, evaluate_digital, noisy_parameters, total_variation, train_model
 
 __all__ = ["CheckpointError", "cache_key", "cache_root", "canonical_hash", "corrupt", "evaluate_digital",
-           "load_checkpoint", "load_or_train", "model_kwargs", "total_variation", "train_model"]
+           "load_checkpoint", "load_or_train", "model_kwargs", "noisy_parameters", "total_variation", "train_model"]

@@ -61,7 +61,9 @@ def cache_key(model_cfg: dict, dataset_cfg: dict, train_cfg: dict, fingerprint: 
         "format": CACHE_FORMAT,
         "model": {k: v for k, v in model_cfg.items() if k != "checkpoint"},
         "dataset": {k: v for k, v in dataset_cfg.items() if k != "data_dir"},
-        "train": {k: v for k, v in train_cfg.items() if k != "threads"},  # speed only
+        # threads: speed only; noise_injection only when set, so plain models keep their existing keys
+        "train": {k: v for k, v in train_cfg.items()
+                  if k != "threads" and not (k == "noise_injection" and v is None)},
         "data": fingerprint,
     })
 

@@ -29,6 +29,27 @@ def corrupt(x: torch.Tensor, sigma: torch.Tensor | float, generator: torch.Gener
     return (x + sigma * noise).clamp(0.0, 1.0)
 
 
+def noisy_parameters(model: torch.nn.Module, spec: dict[str, Any], gen: torch.Generator) -> dict[str, torch.Tensor]:
+    """Study 004 noise injection: every Linear/Conv2d weight W becomes W + W N_T N_S (mul) or W + N_T N_S (add).
+
+    N_S ~ N(1, spatial_std^2) and N_T ~ N(eta0, (temporal_rel_std eta0)^2) are drawn per weight, fresh for each
+    call (each mini-batch), as the simulator's weight_noise profile draws them per chip and inference batch.
+    The noisy weights stay functions of W, so gradients reach the clean weights (straight reparametrization).
+    """
+    eta0 = float(spec["eta0"])
+    s_std = float(spec.get("spatial_std", 0.1))
+    t_rel = float(spec.get("temporal_rel_std", 0.2))
+    out: dict[str, torch.Tensor] = {}
+    for name, mod in model.named_modules():
+        if isinstance(mod, (torch.nn.Linear, torch.nn.Conv2d)):
+            w = mod.weight
+            n_s = 1.0 + s_std * torch.randn(w.shape, generator=gen).to(w.device)
+            n_t = eta0 + t_rel * eta0 * torch.randn(w.shape, generator=gen).to(w.device)
+            noise = n_t * n_s
+            out[f"{name}.weight" if name else "weight"] = w + (w * noise if spec["kind"] == "mul" else noise)
+    return out
+
+
 def train_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, cfg: dict[str, Any],
                 device: str = "cpu", progress: bool | None = None) -> dict[str, float]:
     """Train ``model`` in place on (x, y) with Adam; returns {"loss", "steps", "epochs"}.
@@ -36,6 +57,8 @@ def train_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: 
     cfg keys: steps (mini-batch updates; if null, epochs full passes), epochs, batch_size, lr, seed,
     threads (torch threads while training; null: unchanged); for task "denoising" also alpha_tv and
     noise_sigma_max (each training image is corrupted with sigma ~ U(0, noise_sigma_max), clamped to [0, 1]).
+    noise_injection (optional): {kind: mul|add, eta0, [spatial_std, temporal_rel_std]} trains every mini-batch
+    through freshly drawn noisy weights (see :func:`noisy_parameters`).
     """
     if progress is None:
         progress = sys.stderr.isatty()
@@ -57,6 +80,14 @@ def train_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: 
     per_epoch = -(-n // bs)
     # A budget in steps keeps training time the same whether the data set is full MNIST or the sample.
     steps = int(cfg["steps"]) if cfg.get("steps") else int(cfg["epochs"]) * per_epoch
+    inject = cfg.get("noise_injection")
+    noise_gen = torch.Generator().manual_seed(int(cfg["seed"]) + 2)  # own stream: shuffles stay as without noise
+
+    def forward(inp: torch.Tensor) -> torch.Tensor:
+        if not inject:
+            return model(inp)
+        return torch.func.functional_call(model, noisy_parameters(model, inject, noise_gen), (inp,))
+
     recent: list[float] = []
     bar = tqdm(total=steps, desc="train", disable=not progress, leave=False, unit="step")
     done = 0
@@ -69,10 +100,10 @@ def train_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: 
             xb = x[idx].to(device)
             if task == "denoising":
                 sigma = torch.rand(len(idx), generator=gen) * float(cfg["noise_sigma_max"])
-                out = model(corrupt(xb, sigma.to(device), gen))
+                out = forward(corrupt(xb, sigma.to(device), gen))
                 loss = F.mse_loss(out, xb) + float(cfg["alpha_tv"]) * total_variation(out)
             else:
-                loss = F.cross_entropy(model(xb), y[idx].to(device))
+                loss = F.cross_entropy(forward(xb), y[idx].to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
