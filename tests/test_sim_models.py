@@ -164,8 +164,8 @@ def test_bad_settings_name_the_key():
     with pytest.raises(ConfigError, match=r"hardware\.device\.variation: must be a number in \[0"):
         load_hardware("rram", ["device.variation=-0.1"])
     with pytest.raises(ConfigError, match=r"hardware\.adc\.bound: an ADC with bits = 6 needs a full scale"):
-        load_hardware("ideal", ["adc.bits=6"])
-    assert load_hardware("ideal", ["adc.bits=6", "adc.bound=12"]).adc.bits == 6
+        load_hardware("ideal", ["adc.bits=6", "adc.bound=null"])
+    assert load_hardware("ideal", ["adc.bits=6"]).adc.bits == 6
     with pytest.raises(ConfigError, match=r"hardware: no profile 'pcmm'.*allowed: .*pcm"):
         load_hardware("pcmm")
     import yaml
