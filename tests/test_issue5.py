@@ -202,3 +202,21 @@ def test_noise_injection_training_gives_other_weights():
     train_model(c, x, y, "classification", {**cfg, "noise_injection": None})
     wa, wb, wc = (m[1].weight.detach() for m in (a, b, c))
     assert torch.equal(wa, wc) and not torch.allclose(wa, wb)
+
+
+def test_noise_injection_fine_tuning_starts_from_the_cached_plain_model(tmp_path):
+    from aimcbench.train import load_or_train
+
+    model_cfg = {"name": "mlp", "task": "classification", "hidden": [8], "checkpoint": None}
+    data_cfg = {"name": "synthetic"}
+    train = {"steps": 5, "epochs": None, "batch_size": 16, "lr": 0.01, "seed": 0, "threads": 1, "limit": 64,
+             "noise_injection": None}
+    plain, pinfo = load_or_train(model_cfg, data_cfg, train, cache_dir=tmp_path, log=lambda m: None)
+    ft = {**train, "noise_injection": {"kind": "mul", "eta0": 0.06, "finetune_steps": 3, "finetune_lr": 1e-3}}
+    tuned, tinfo = load_or_train(model_cfg, data_cfg, ft, cache_dir=tmp_path, log=lambda m: None)
+    assert tinfo["key"] != pinfo["key"] and tinfo["trained"]
+    w0, w1 = plain[1].weight.detach(), tuned[1].weight.detach()
+    assert not torch.equal(w0, w1)
+    # 3 Adam steps at lr 1e-3 move each weight by at most ~3e-3: it started from the plain model.
+    assert (w1 - w0).abs().max() < 5e-3
+    assert len(list((tmp_path / "models").glob("mlp-*.pt"))) == 2  # the plain entry was reused, not retrained

@@ -85,7 +85,10 @@ def _int_list(lo: int = 1, empty: bool = True) -> tuple[Callable[[Any], bool], s
 
 def _noise_injection_ok(v: Any) -> bool:
     """train.noise_injection: {kind: mul|add, eta0: >= 0} (study 004 noise-injection fine-tuning)."""
-    return (isinstance(v, dict) and set(v) <= {"kind", "eta0", "spatial_std", "temporal_rel_std"}
+    keys = {"kind", "eta0", "spatial_std", "temporal_rel_std", "finetune_steps", "finetune_lr"}
+    return (isinstance(v, dict) and set(v) <= keys
+            and (v.get("finetune_steps") is None or (_is_int(v["finetune_steps"]) and v["finetune_steps"] >= 1))
+            and (v.get("finetune_lr") is None or (_is_num(v["finetune_lr"]) and v["finetune_lr"] > 0))
             and v.get("kind") in ("mul", "add") and _is_num(v.get("eta0")) and v["eta0"] >= 0
             and all(_is_num(v[k]) and v[k] >= 0 for k in ("spatial_std", "temporal_rel_std") if k in v))
 
@@ -116,7 +119,8 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
         "steps": _int(1, null=True), "epochs": _int(0, null=True), "batch_size": _int(1), "lr": _num(0, lo_open=True), "alpha_tv": _num(0),
         "noise_sigma_max": _num(0), "seed": _int(0), "limit": _int(1, null=True),
         "threads": _int(1, null=True), "noise_injection": (lambda v: v is None or _noise_injection_ok(v),
-                                                           "null or {kind: mul|add, eta0: number >= 0}"),
+                                                           "null or {kind: mul|add, eta0: number >= 0, "
+                                                           "[finetune_steps: int >= 1, finetune_lr: > 0]}"),
     },
     "mitigation": {"nabn": _bool(), "dynamic": _bool(), "calib_batches": _int(1)},
     "mc": {"chips": _int(1), "seed": _int(0)},

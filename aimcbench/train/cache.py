@@ -138,6 +138,17 @@ def load_or_train(model_cfg: dict, dataset_cfg: dict, train_cfg: dict, cache_dir
         t0 = time.perf_counter()
         from .loop import train_model
 
+        inject = train_cfg.get("noise_injection") or {}
+        if inject.get("finetune_steps"):
+            # Study 004 Fig. 3: start from the plain model of this very config (noise_injection null, cached
+            # and shared with the NaBN comparison), then fine-tune finetune_steps mini-batches with noise.
+            base, _ = load_or_train(model_cfg, dataset_cfg, {**train_cfg, "noise_injection": None}, cache_dir,
+                                    device, progress, log)
+            model.load_state_dict(base.state_dict())
+            log(f"aimc: fine-tuning it with {inject['kind']} noise injection (eta0 {inject['eta0']}) for "
+                f"{inject['finetune_steps']} steps")
+            train_cfg = {**train_cfg, "steps": int(inject["finetune_steps"]), "epochs": None,
+                         "lr": float(inject.get("finetune_lr") or train_cfg["lr"])}
         stats = train_model(model, x, y, model_cfg.get("task", "classification"), train_cfg, device=device,
                             progress=progress)
         info.update(trained=True, train_s=time.perf_counter() - t0, source="trained", loss=stats["loss"])
