@@ -22,10 +22,11 @@ import pandas as pd
 
 
 def fit_loglog(alpha: Sequence[float], error_rate: Sequence[float], digital_error: float = 0.0,
-               num_classes: int = 10, floor_factor: float = 2.0, ceiling: float = 0.8) -> dict:
+               num_classes: int = 10, floor_factor: float = 1.2, ceiling: float = 0.8) -> dict:
     """Least-squares line log10(error) = slope * log10(alpha) + intercept over the degraded range.
 
-    Points used: alpha > 0, error > max(floor_factor * digital_error, 1e-12) and error < ceiling * (1 - 1/C).
+    Points used: alpha > 0, error > max(floor_factor * digital_error, 1e-12) and error < ceiling * (1 - 1/C)
+    (C classes: 1 - 1/C is the error of guessing).
     Returns {"slope", "intercept", "r2", "used" (list of bools), "range" [alpha_min, alpha_max]}; slope is None
     (with a "note") when fewer than two points qualify.
     """
@@ -86,6 +87,12 @@ def write_loglog(run_dirs: str | os.PathLike | Sequence[str | os.PathLike], out_
         table, dig_err, meta = error_table(d)
         label = meta.get("label") or d.name
         fit = fit_loglog(table["axis_value"], table["p50"], dig_err, num_classes)
+        # The noise-induced part alone (error - digital error), fitted over the same degraded points.
+        used = np.array(fit["used"])
+        excess = (table["p50"].to_numpy() - dig_err)[used]
+        ok = excess > 0
+        fit["excess_slope"] = (float(np.polyfit(np.log10(table["axis_value"].to_numpy()[used][ok]),
+                                                np.log10(excess[ok]), 1)[0]) if ok.sum() >= 2 else None)
         fit.update(alpha=table["axis_value"].tolist(), p50_error=table["p50"].tolist(), digital_error=dig_err)
         fits[label] = fit
         pos = table["p50"] > 0  # zero errors cannot be drawn on a log axis
