@@ -82,10 +82,13 @@ def write_loglog(run_dirs: str | os.PathLike | Sequence[str | os.PathLike], out_
     out = Path(out_dir) if out_dir else dirs[0]
     out.mkdir(parents=True, exist_ok=True)
     fits: dict[str, dict] = {}
-    fig, ax = plt.subplots(figsize=(5.5, 4.2))
-    for d in dirs:
-        table, dig_err, meta = error_table(d)
-        label = meta.get("label") or d.name
+    loaded = [(d, *error_table(d)) for d in dirs]
+    labels = [meta.get("label") or d.name for d, _, _, meta in loaded]
+    common = set.intersection(*(set(lab.split()) for lab in labels)) if len(labels) > 1 else set()
+    fig, ax = plt.subplots(figsize=(6.5, 5.0))
+    for (d, table, dig_err, meta), full in zip(loaded, labels):
+        # Drop override words shared by all sweeps so the legend names what differs.
+        label = " ".join(w for w in full.split() if w not in common) or full
         fit = fit_loglog(table["axis_value"], table["p50"], dig_err, num_classes)
         # The noise-induced part alone (error - digital error), fitted over the same degraded points.
         used = np.array(fit["used"])
@@ -109,7 +112,7 @@ def write_loglog(run_dirs: str | os.PathLike | Sequence[str | os.PathLike], out_
     ax.set_ylabel("error rate (1 - accuracy), median chip")
     ax.set_title("error rate vs alpha (dotted: digital)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     fig.savefig(out / "loglog_accuracy.png", dpi=120)
     plt.close(fig)
