@@ -66,6 +66,7 @@ def test_nabn_on_a_model_without_batch_norm_is_a_logged_no_op(tmp_path):
     ("mitigation.nabn=maybe", "mitigation.nabn"),
     ("mitigation.dynamic=1", "mitigation.dynamic"),
     ("mitigation.calib_batches=0", "mitigation.calib_batches"),
+    ("mitigation.dynamic=true", "mitigation.dynamic"),  # without nabn
     ("+mitigation.batches=3", "mitigation.batches"),
     ("train.noise_injection={kind:sum,eta0:0.1}", "train.noise_injection"),
     ("train.noise_injection={kind:mul,eta0:-1}", "train.noise_injection"),

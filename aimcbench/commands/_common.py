@@ -168,6 +168,9 @@ def check_config(cfg: dict, where: str = "") -> None:
     train = cfg.get("train")
     if isinstance(train, dict) and "steps" in train and not train.get("steps") and train.get("epochs") is None:
         raise UsageError("train.steps", "steps or epochs must be set (both are null)")
+    mit = cfg.get("mitigation")
+    if isinstance(mit, dict) and mit.get("dynamic") and not mit.get("nabn"):
+        raise UsageError("mitigation.dynamic", f"needs mitigation.nabn=true (dynamic calibration is part of NaBN){suffix}")
     if "model" in cfg:
         if "name" not in cfg["model"]:
             raise UsageError("model.name", f"missing; must be one of {', '.join(MODELS)}")
