@@ -192,3 +192,18 @@ def test_im2col_matches_unfold(shape, k, d, p, s):
     ref = torch.nn.functional.unfold(x, k, d, p, s).transpose(1, 2)
     assert cols.shape[1] == ho * wo
     torch.testing.assert_close(cols, ref, atol=0, rtol=0)
+
+
+def test_weight_noise_on_bias_perturbs_each_chips_bias():
+    torch.manual_seed(0)
+    lin = nn.Linear(4, 2000)
+    with torch.no_grad():
+        lin.weight.zero_()
+        lin.bias.fill_(0.5)
+    x = torch.zeros(1, 4)
+    y = _run(lin, load_hardware("weight_noise", ["weight_noise.alpha=0.2", "weight_noise.on_bias=true"]), x, chips=3)
+    rel = y[:, 0] / 0.5 - 1                        # [3 chips, 2000 outputs]: alpha N(0, 1)
+    assert rel.std().item() == pytest.approx(0.2, rel=0.05)
+    assert not torch.allclose(y[0], y[1])
+    y = _run(lin, load_hardware("weight_noise", ["weight_noise.alpha=0.2"]), x, chips=2)
+    torch.testing.assert_close(y, torch.full_like(y, 0.5))

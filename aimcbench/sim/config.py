@@ -110,6 +110,8 @@ class WeightNoiseConfig:
     eta0: float = _f("study 004 noise scale: mean of the temporal factor N_T", lo=0.0)
     spatial_std: float = _f("study 004 std of N_S ~ N(1, spatial_std^2), per weight per chip", lo=0.0)
     temporal_rel_std: float = _f("study 004 std of N_T relative to eta0 (0.2)", lo=0.0)
+    on_bias: bool = _f("gaussian_mul also perturbs each layer's bias, per chip (study 001 keeps the bias as an "
+                       "extra input row of the weight matrix); false: biases stay exact")
 
 
 @dataclass

@@ -39,6 +39,7 @@ class _AnalogLayer(nn.Module):
         self.crossbar = crossbar
         self.register_buffer("bias", None if bias is None else bias.detach().clone(), persistent=False)
         self.ctx = ctx
+        self._chip_bias: Optional[torch.Tensor] = None
 
     def _matrix(self, x: torch.Tensor) -> tuple[torch.Tensor, int]:
         """[lead, N', in] -> analog product [Kc, lead/..., out]; returns it and the per-chip leading size."""
@@ -51,7 +52,18 @@ class _AnalogLayer(nn.Module):
         else:
             raise RuntimeError(f"{self.crossbar.name}: batch {x.shape[0]} is neither {ctx.batch} nor "
                                f"{kc}x{ctx.batch}; the model must keep the batch dimension first")
+        self._chip_bias = st.bias
         return y, ctx.batch
+
+    def _add_bias(self, y: torch.Tensor, kc: int) -> torch.Tensor:
+        """Digital bias: the layer's own, or each chip's noisy copy ([Kc*B, out, ...] viewed per chip)."""
+        if self._chip_bias is not None:
+            view = y.view(kc, -1, y.shape[1], y[0, 0].numel()) if y.dim() > 2 else y.view(kc, -1, y.shape[-1], 1)
+            view.add_(self._chip_bias.view(kc, 1, -1, 1))
+            return y
+        if self.bias is None:
+            return y
+        return y.add_(self.bias.view(1, -1, *([1] * (y.dim() - 2))))
 
 
 class AnalogLinear(_AnalogLayer):
@@ -60,7 +72,9 @@ class AnalogLinear(_AnalogLayer):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y, b = self._matrix(x)
         y = y.reshape(-1, *x.shape[1:-1], y.shape[-1])
-        return y if self.bias is None else y.add_(self.bias)
+        if y.dim() != 2:  # [N, ..., out] inputs: the bias broadcasts over the last dimension
+            return y if self.bias is None else y.add_(self.bias)
+        return self._add_bias(y, len(self.ctx.chips))
 
 
 class AnalogConv2d(_AnalogLayer):
@@ -81,7 +95,7 @@ class AnalogConv2d(_AnalogLayer):
         cols, ho, wo = im2col(x, self.kernel, self.dilation, _pair(self.padding), self.stride)  # [lead, L, C*k*k]
         y, _ = self._matrix(cols)                                                             # [Kc, lead'*L, out]
         y = y.reshape(-1, ho * wo, y.shape[-1]).transpose(1, 2).reshape(-1, y.shape[-1], ho, wo)
-        return y if self.bias is None else y.add_(self.bias.view(1, -1, 1, 1))
+        return self._add_bias(y, len(self.ctx.chips))
 
 
 def im2col(x: torch.Tensor, kernel, dilation, padding, stride) -> tuple[torch.Tensor, int, int]:
@@ -260,7 +274,7 @@ def to_analog(model: nn.Module, hw: HardwareConfig, chips: int | Sequence[int] =
     for name, mod in layers.items():
         n_in, n_out, area = analog_layer_shape(mod)
         plan = plan_layer(n_in, n_out, hw, area)
-        cb = Crossbar(name, mod.weight.reshape(n_out, n_in), hw, plan, seed)
+        cb = Crossbar(name, mod.weight.reshape(n_out, n_in), hw, plan, seed, bias=mod.bias)
         cb.scratch = scratch
         new = AnalogConv2d(mod, cb, ctx) if isinstance(mod, nn.Conv2d) else AnalogLinear(cb, mod.bias, ctx)
         parent_name, _, child = name.rpartition(".")

@@ -31,6 +31,7 @@ class ChipState:
     tiles: list = field(default_factory=list)   # per row array: W [Kc, rows, out] or (W+, W-) with separate ADCs
     comp: Optional[torch.Tensor] = None         # drift compensation factors [Kc, n_row_arrays, out]
     static: Optional[torch.Tensor] = None       # weight-noise static part [Kc, out, in] (temporal noise only)
+    bias: Optional[torch.Tensor] = None         # per-chip noisy bias [Kc, out] (weight_noise.on_bias)
 
 
 class Scratch:
@@ -51,8 +52,10 @@ class Scratch:
 class Crossbar(nn.Module):
     """The analog matrix of a Linear or (unfolded) Conv2d layer: [out, in] weights, programmed on many chips."""
 
-    def __init__(self, name: str, weight: torch.Tensor, hw: HardwareConfig, plan: TilePlan, seed: int):
+    def __init__(self, name: str, weight: torch.Tensor, hw: HardwareConfig, plan: TilePlan, seed: int,
+                 bias: Optional[torch.Tensor] = None):
         super().__init__()
+        self.register_buffer("bias", None if bias is None else bias.detach().float().clone(), persistent=False)
         self.name, self.hw, self.plan, self.seed = name, hw, plan, seed
         w = weight.detach().float()
         self.register_buffer("weight", w, persistent=False)
@@ -129,9 +132,13 @@ class Crossbar(nn.Module):
         dev = self.device_model
         if isinstance(dev, WeightNoiseDevice):
             static = dev.program(self.w_norm, prog_gens)
+            bias = None
+            if self.bias is not None and self.hw.weight_noise.on_bias and not dev.temporal:
+                noise = randn_chips(self.bias.shape, self._gens(chips, "bias"), self.bias.device)
+                bias = self.bias * (1.0 + self.hw.weight_noise.alpha * noise)
             if dev.temporal:
                 return ChipState(chips, static=static)
-            return ChipState(chips, tiles=self._split(static))
+            return ChipState(chips, tiles=self._split(static), bias=bias)
         prog = dev.program(self.w_norm, prog_gens)
         comp = None
         if self.hw.drift_compensation != "none":
