@@ -41,8 +41,8 @@ class _AnalogLayer(nn.Module):
         self.ctx = ctx
         self._chip_bias: Optional[torch.Tensor] = None
 
-    def _matrix(self, x: torch.Tensor) -> tuple[torch.Tensor, int]:
-        """[lead, N', in] -> analog product [Kc, lead/..., out]; returns it and the per-chip leading size."""
+    def _matrix(self, x: torch.Tensor) -> torch.Tensor:
+        """[lead, N', in] -> analog product [Kc, lead/Kc * N', out] (lead is B, shared, or Kc*B)."""
         ctx, kc = self.ctx, len(self.ctx.chips)
         st = ctx.states[self.crossbar.name] if ctx.states is not None else self.crossbar.state(ctx.chips)
         if x.shape[0] == ctx.batch:        # shared input (before the first analog layer), or a single chip
@@ -53,7 +53,7 @@ class _AnalogLayer(nn.Module):
             raise RuntimeError(f"{self.crossbar.name}: batch {x.shape[0]} is neither {ctx.batch} nor "
                                f"{kc}x{ctx.batch}; the model must keep the batch dimension first")
         self._chip_bias = st.bias
-        return y, ctx.batch
+        return y
 
     def _add_bias(self, y: torch.Tensor, kc: int) -> torch.Tensor:
         """Digital bias: the layer's own, or each chip's noisy copy ([Kc*B, out, ...] viewed per chip)."""
@@ -70,7 +70,7 @@ class AnalogLinear(_AnalogLayer):
     """nn.Linear on crossbars; bias added digitally."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y, b = self._matrix(x)
+        y = self._matrix(x)
         y = y.reshape(-1, *x.shape[1:-1], y.shape[-1])
         if y.dim() != 2:  # [N, ..., out] inputs: the bias broadcasts over the last dimension
             return y if self.bias is None else y.add_(self.bias)
@@ -93,7 +93,7 @@ class AnalogConv2d(_AnalogLayer):
         if self.pad is not None:
             x = F.pad(x, self.pad, mode="constant" if self.pad_mode == "zeros" else self.pad_mode)
         cols, ho, wo = im2col(x, self.kernel, self.dilation, _pair(self.padding), self.stride)  # [lead, L, C*k*k]
-        y, _ = self._matrix(cols)                                                             # [Kc, lead'*L, out]
+        y = self._matrix(cols)                                           # [Kc, lead'*L, out]
         y = y.reshape(-1, ho * wo, y.shape[-1]).transpose(1, 2).reshape(-1, y.shape[-1], ho, wo)
         return self._add_bias(y, len(self.ctx.chips))
 

@@ -49,11 +49,6 @@ class ADC:
         self.iterative = cfg.bound_management == "iterative" and bound is not None
         self.out_noise = cfg.out_noise
 
-    @property
-    def exact(self) -> bool:
-        """True when the ADC neither rounds nor clips."""
-        return self.bits is None and self.bound is None
-
     def __call__(self, y: torch.Tensor) -> torch.Tensor:
         """Digitized copy of y."""
         return self.quantize_(y.clone())
