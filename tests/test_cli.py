@@ -112,3 +112,11 @@ def test_killed_sweep_resumes_from_the_command_line(tmp_path):
     chips = pd.read_parquet(run / "chips.parquet")
     assert sorted(chips["axis_value"].unique()) == [0.05, 0.5]
     assert "median_chip" in res.stdout
+
+
+def test_tiles_prints_study_002_array_totals(capsys):
+    from aimcbench.cli import main
+
+    for model, total in (("vgg_block", 78), ("wrn16_8", 1447)):
+        assert main(["tiles", f"model={model}", "dataset=synthetic_cifar", "hardware=rram"]) in (0, None)
+        assert f"total arrays: {total}" in capsys.readouterr().out

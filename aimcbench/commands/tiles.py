@@ -5,7 +5,7 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from ._common import check_config, config_dir, exits_on_user_error, plain
+from ._common import UsageError, check_config, config_dir, exits_on_user_error, plain
 
 COLUMNS = ["layer", "input_size", "filter_shape", "columns", "row_length", "arrays_rows", "arrays_cols", "arrays"]
 
@@ -31,7 +31,13 @@ def run(cfg: DictConfig) -> None:
     check_config(data)
     model = build_model(data["model"]["name"], **model_kwargs(data["model"])).eval()
     hw = hardware_from_dict(data["hardware"])
-    rows = tile_plan(model, hw, input_shape=tuple(data["dataset"]["shape"]))
+    shape = tuple(data["dataset"]["shape"])
+    try:
+        rows = tile_plan(model, hw, input_shape=shape)
+    except RuntimeError as err:  # the model cannot take this data set's images (e.g. a CIFAR net on MNIST)
+        raise UsageError("dataset", f"model {data['model']['name']} does not take {'x'.join(map(str, shape))} "
+                                    "inputs; pick a data set of its input shape, e.g. dataset=synthetic_cifar "
+                                    f"({str(err).splitlines()[0][:80]})") from None
     print(f"{data['model']['name']} on {hw.name}:")
     print(format_plan(rows))
 
