@@ -198,6 +198,8 @@ class AnalogModel(nn.Module):
         modes = [bn.mode for bn in self.batchnorms]
         for bn in self.batchnorms:  # a probe must not touch any chip's calibration
             bn.mode = "fixed"
+        # Nor any chip's noise streams: drop the generators the probe creates, so they restart from their seeds.
+        streams = {n: (dict(cb._out_gens), dict(cb._nt_gens)) for n, cb in self.crossbars.items()}
         try:
             self.ctx.chips, self.ctx.batch, self.ctx.states = self.chip_ids[:1], 1, None
             with torch.no_grad():
@@ -207,6 +209,8 @@ class AnalogModel(nn.Module):
                 h.remove()
             for bn, mode in zip(self.batchnorms, modes):
                 bn.mode = mode
+            for n, (out_gens, nt_gens) in streams.items():
+                self.crossbars[n]._out_gens, self.crossbars[n]._nt_gens = out_gens, nt_gens
         return max(sizes)
 
     def chunks(self, batch: int, x: torch.Tensor) -> list[tuple[int, ...]]:
