@@ -207,3 +207,47 @@ def test_weight_noise_on_bias_perturbs_each_chips_bias():
     assert not torch.allclose(y[0], y[1])
     y = _run(lin, load_hardware("weight_noise", ["weight_noise.alpha=0.2"]), x, chips=2)
     torch.testing.assert_close(y, torch.full_like(y, 0.5))
+
+
+class _Detector(nn.Module):
+    """Takes a list of images, scores 'regions' in a [regions, features] layout, returns one dict per image."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.head = nn.Conv2d(3, 8, 3, padding=1), nn.Linear(8, 5)
+
+    def forward(self, images):
+        f = self.conv(torch.stack(images))                       # [N, 8, H, W]
+        regions = f.flatten(2).transpose(1, 2).reshape(-1, 8)    # [N*H*W, 8]: not batch-first
+        scores = self.head(regions).reshape(len(images), -1, 5)
+        return [{"scores": s} for s in scores]
+
+
+def test_models_with_list_inputs_run_chip_by_chip():
+    torch.manual_seed(0)
+    det, images = _Detector().eval(), [torch.rand(3, 6, 7), torch.rand(3, 6, 7)]
+    ref = det(images)
+    with torch.no_grad():
+        out = to_analog(det, load_hardware("ideal"), chips=3, chip_chunk=1)(images)
+        assert len(out) == 3 and len(out[0]) == 2
+        torch.testing.assert_close(out[2][1]["scores"], ref[1]["scores"].detach(), atol=1e-5, rtol=1e-4)
+        noisy = to_analog(det, load_hardware("pcm"), chips=2, chip_chunk=1)(images)
+        assert not torch.allclose(noisy[0][0]["scores"], noisy[1][0]["scores"])
+        alone = to_analog(det, load_hardware("pcm"), chips=[1], chip_chunk=1)(images)
+        torch.testing.assert_close(alone[0][0]["scores"], noisy[1][0]["scores"], atol=0, rtol=0)
+        assert len(to_analog(det, load_hardware("ideal"), chips=2)(images)) == 2  # chip by chip by default
+    with pytest.raises(TypeError, match="chip_chunk=1"):
+        to_analog(det, load_hardware("ideal"), chips=2, chip_chunk=2)(images)
+
+
+@pytest.mark.slow
+def test_maskrcnn_runs_on_the_simulator_chip_by_chip():
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    m = torchvision.models.detection.maskrcnn_resnet50_fpn(weights=None, weights_backbone=None).eval()
+    img = [torch.rand(3, 96, 128)]
+    with torch.no_grad():
+        ref = m(img)[0]
+        out = to_analog(m, load_hardware("ideal"), chips=1, chip_chunk=1)(img)[0][0]
+    assert out["boxes"].shape == ref["boxes"].shape
+    torch.testing.assert_close(out["scores"], ref["scores"], atol=1e-3, rtol=1e-3)

@@ -45,7 +45,7 @@ class _AnalogLayer(nn.Module):
         """[lead, N', in] -> analog product [Kc, lead/Kc * N', out] (lead is B, shared, or Kc*B)."""
         ctx, kc = self.ctx, len(self.ctx.chips)
         st = ctx.states[self.crossbar.name] if ctx.states is not None else self.crossbar.state(ctx.chips)
-        if x.shape[0] == ctx.batch:        # shared input (before the first analog layer), or a single chip
+        if kc == 1 or x.shape[0] == ctx.batch:  # one chip (any layout), or input shared by all chips
             y = self.crossbar.forward_matrix(x.reshape(-1, x.shape[-1]), st)
         elif x.shape[0] == kc * ctx.batch:
             y = self.crossbar.forward_matrix(x.reshape(kc, -1, x.shape[-1]), st)
@@ -236,6 +236,8 @@ class AnalogModel(nn.Module):
         return states
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            return self._forward_per_chip(x)
         b = x.shape[0]
         outs = []
         for chunk in self.chunks(b, x):
@@ -243,6 +245,8 @@ class AnalogModel(nn.Module):
             self.ctx.states = self._states(chunk)
             y = self.net(x)
             kc = len(chunk)
+            if not isinstance(y, torch.Tensor):
+                raise TypeError("the model returns no tensor: run its chips one at a time (chip_chunk=1)")
             if y.shape[0] == kc * b:
                 y = y.reshape(kc, b, *y.shape[1:])
             else:  # no analog layer on the way: every chip gives the digital output
@@ -250,6 +254,21 @@ class AnalogModel(nn.Module):
             outs.append(y)
         self.ctx.states = None
         return outs[0] if len(outs) == 1 else torch.cat(outs)
+
+    def _forward_per_chip(self, x) -> list:
+        """Models whose inputs or outputs are not one batch tensor (e.g. detection models taking a list of
+        images and returning dicts) run chip by chip: a list with one output per chip. With a single chip in
+        flight every analog layer accepts any leading layout (e.g. [num_boxes, features])."""
+        if self.chip_chunk not in (None, 1):
+            raise TypeError("inputs that are not one tensor run with chip_chunk=1 (chips one at a time), "
+                            f"not {self.chip_chunk}")
+        outs = []
+        for k in self.chip_ids:
+            self.ctx.chips, self.ctx.batch = (k,), -1
+            self.ctx.states = self._states((k,))
+            outs.append(self.net(x))
+        self.ctx.states = None
+        return outs
 
 
 def to_analog(model: nn.Module, hw: HardwareConfig, chips: int | Sequence[int] = 1, seed: int = 0,
