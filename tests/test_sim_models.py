@@ -251,3 +251,19 @@ def test_maskrcnn_runs_on_the_simulator_chip_by_chip():
         out = to_analog(m, load_hardware("ideal"), chips=1, chip_chunk=1)(img)[0][0]
     assert out["boxes"].shape == ref["boxes"].shape
     torch.testing.assert_close(out["scores"], ref["scores"], atol=1e-3, rtol=1e-3)
+
+
+def test_rram_level2_pipeline_is_untiled_with_an_ideal_adc():
+    from aimcbench.models import build_model
+
+    hw = load_hardware("rram_l2")
+    plan = tile_plan(build_model("vgg_block", num_classes=10), hw, (3, 32, 32))
+    assert all(r["arrays"] == 1 for r in plan) and plan[1]["columns"] == 64  # two columns per output, one array
+    torch.manual_seed(0)
+    lin = nn.Linear(300, 20)
+    x = torch.rand(64, 300) * 6.0  # ReLU6-range activations
+    y = _run(lin, hw, x, chips=1)[0]
+    ref = lin(x).detach()
+    assert ((y - ref).norm() / ref.norm()).item() < 0.02  # only 8-bit weights and activations
+    y3 = _run(lin, load_hardware("rram"), x, chips=1)[0]   # level 3: 45 uA ADC ranges clip these sums
+    assert ((y3 - ref).norm() / ref.norm()).item() > 0.05
