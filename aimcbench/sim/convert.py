@@ -34,10 +34,9 @@ class ChipContext:
 
 
 class _AnalogLayer(nn.Module):
-    def __init__(self, crossbar: Crossbar, bias: Optional[torch.Tensor], ctx: ChipContext):
+    def __init__(self, crossbar: Crossbar, ctx: ChipContext):
         super().__init__()
         self.crossbar = crossbar
-        self.register_buffer("bias", None if bias is None else bias.detach().clone(), persistent=False)
         self.ctx = ctx
         self._chip_bias: Optional[torch.Tensor] = None
 
@@ -61,9 +60,10 @@ class _AnalogLayer(nn.Module):
             view = y.view(kc, -1, y.shape[1], y[0, 0].numel()) if y.dim() > 2 else y.view(kc, -1, y.shape[-1], 1)
             view.add_(self._chip_bias.view(kc, 1, -1, 1))
             return y
-        if self.bias is None:
+        bias = self.crossbar.bias  # the layer's digital bias lives with its crossbar
+        if bias is None:
             return y
-        return y.add_(self.bias.view(1, -1, *([1] * (y.dim() - 2))))
+        return y.add_(bias.view(1, -1, *([1] * (y.dim() - 2))))
 
 
 class AnalogLinear(_AnalogLayer):
@@ -73,7 +73,7 @@ class AnalogLinear(_AnalogLayer):
         y = self._matrix(x)
         y = y.reshape(-1, *x.shape[1:-1], y.shape[-1])
         if y.dim() != 2:  # [N, ..., out] inputs: the bias broadcasts over the last dimension
-            return y if self.bias is None else y.add_(self.bias)
+            return y if self.crossbar.bias is None else y.add_(self.crossbar.bias)
         return self._add_bias(y, len(self.ctx.chips))
 
 
@@ -81,7 +81,7 @@ class AnalogConv2d(_AnalogLayer):
     """nn.Conv2d as an unfolded (im2col) matrix product on crossbars, one input vector per output pixel."""
 
     def __init__(self, conv: nn.Conv2d, crossbar: Crossbar, ctx: ChipContext):
-        super().__init__(crossbar, conv.bias, ctx)
+        super().__init__(crossbar, ctx)
         if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
             self.pad_mode, self.pad = conv.padding_mode, conv._reversed_padding_repeated_twice
             padding = 0
@@ -299,7 +299,7 @@ def to_analog(model: nn.Module, hw: HardwareConfig, chips: int | Sequence[int] =
         plan = plan_layer(n_in, n_out, hw, area)
         cb = Crossbar(name, mod.weight.reshape(n_out, n_in), hw, plan, seed, bias=mod.bias)
         cb.scratch = scratch
-        new = AnalogConv2d(mod, cb, ctx) if isinstance(mod, nn.Conv2d) else AnalogLinear(cb, mod.bias, ctx)
+        new = AnalogConv2d(mod, cb, ctx) if isinstance(mod, nn.Conv2d) else AnalogLinear(cb, ctx)
         parent_name, _, child = name.rpartition(".")
         setattr(net.get_submodule(parent_name) if parent_name else net, child, new)
         crossbars[name] = cb

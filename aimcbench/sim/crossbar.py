@@ -61,7 +61,9 @@ class Crossbar(nn.Module):
         self.register_buffer("weight", w, persistent=False)
         scale = self._scales(w)                     # [n_row_arrays, out]: the max|W| each weight is divided by
         self.register_buffer("scale", scale, persistent=False)
-        self.register_buffer("w_norm", w / self._expand(scale), persistent=False)
+        # Per-weight scale [out, in]: normalizes the weights, and converts study 004's ADD noise each batch.
+        self.register_buffer("scale_full", self._expand(scale), persistent=False)
+        self.register_buffer("w_norm", w / self.scale_full, persistent=False)
         self.separate = hw.mapping.differential == "separate_adc"
         self.dac = DAC(hw.dac)
         if hw.device.model == "weight_noise":
@@ -233,7 +235,7 @@ class Crossbar(nn.Module):
         tiles = st.tiles
         if st.static is not None:
             # Study 004: the temporal factor is redrawn for every inference batch.
-            inv = 1.0 / self._expand(self.scale)
+            inv = 1.0 / self.scale_full
             tiles = self._split(self.device_model.sample(self.w_norm, st.static, inv, self._temporal_gens(st)))
         out = None
         for t, (r0, r1) in enumerate(self.plan.row_splits):
