@@ -38,8 +38,10 @@ class DeviceConfig:
     """The memory device that stores the weights."""
 
     model: str = _f("device model: ideal (exact weights), pcm (aihwkit PCMLikeNoiseModel physics), rram "
-                    "(study 002 cells with programming variation), weight_noise (studies 001/004, on weights)",
-                    choices=("ideal", "pcm", "rram", "weight_noise"))
+                    "(study 002 cells with programming variation), rram_signed (study 002 level 1: signed weights "
+                    "quantized to program_bits, variation std variation * 2 max|W| on the signed weight, one signed "
+                    "column), weight_noise (studies 001/004, on weights)",
+                    choices=("ideal", "pcm", "rram", "rram_signed", "weight_noise"))
     g_max_uS: float = _f("largest programmable conductance in microsiemens", lo=0.0, lo_open=True)
     g_min_uS: Optional[float] = _f("smallest conductance (an idle cell) in microsiemens; null: derived from "
                                    "on_off_ratio", lo=0.0)
@@ -51,7 +53,8 @@ class DeviceConfig:
     read_noise_scale: float = _f("PCM 1/f read-noise multiplier (1 = calibrated)", lo=0.0)
     drift_scale: float = _f("PCM drift-exponent multiplier (0 = no drift)", lo=0.0)
     variation: float = _f("RRAM programming variation: std of each cell as a fraction of the conductance range "
-                          "g_max - g_min (study 002; 0.0156 ... 0.1248)", lo=0.0)
+                          "g_max - g_min (study 002; 0.0156 ... 0.1248); rram_signed: of the signed range 2 max|W|",
+                          lo=0.0)
     program_bits: Optional[int] = _f("programming-target resolution in bits over the conductance range "
                                      "(null: analog targets)", lo=1, hi=16)
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from .config import HardwareConfig
 from .converters import ADC, DAC
-from .devices import ConductanceDevice, WeightNoiseDevice, chip_generator, randn_chips
+from .devices import ConductanceDevice, SignedDevice, WeightNoiseDevice, chip_generator, randn_chips
 from .tiling import TilePlan
 
 _MAX_HALVINGS = 10  # 2^10 > 1000: aihwkit's bound-management limit
@@ -66,9 +66,10 @@ class Crossbar(nn.Module):
         self.register_buffer("w_norm", w / self.scale_full, persistent=False)
         self.separate = hw.mapping.differential == "separate_adc"
         self.dac = DAC(hw.dac)
-        if hw.device.model == "weight_noise":
-            self.device_model = WeightNoiseDevice(hw)
+        if hw.device.model in ("weight_noise", "rram_signed"):
+            self.device_model = WeightNoiseDevice(hw) if hw.device.model == "weight_noise" else SignedDevice(hw)
             adc_bound, signed = hw.adc.bound, True
+            self.separate = False  # weights are stored signed: one column per output
         else:
             self.device_model = ConductanceDevice(hw)
             if hw.adc.range_uA is not None:
@@ -132,6 +133,8 @@ class Crossbar(nn.Module):
         chips = tuple(chips)
         prog_gens = self._gens(chips, "program")
         dev = self.device_model
+        if isinstance(dev, SignedDevice):
+            return ChipState(chips, tiles=self._split(dev.program(self.w_norm, prog_gens)))
         if isinstance(dev, WeightNoiseDevice):
             static = dev.program(self.w_norm, prog_gens)
             bias = None

@@ -183,3 +183,30 @@ class WeightNoiseDevice:
         if c.kind == "mul":
             return w + w * n_t * static
         return w + n_t * static * inv_scale
+
+
+class SignedDevice:
+    """Study 002's level-1 pipeline: a signed weight stored directly (no cell pair, no on/off ratio).
+
+    The weight is fake-quantized to 2^program_bits - 1 symmetric levels over [-max|W|, max|W|] and then programmed
+    with variation relative to the signed range: std = variation * 2 max|W| (the study's level-1 definition, which
+    is not equivalent to the per-cell variation of levels 2-3, see models-and-devices.md)."""
+
+    def __init__(self, hw: HardwareConfig):
+        self.bits = hw.device.program_bits
+        self.variation = hw.device.variation
+
+    def quantized(self, w_norm: torch.Tensor) -> torch.Tensor:
+        """Symmetric uniform quantization of normalized weights in [-1, 1] (bits None: unchanged)."""
+        if self.bits is None:
+            return w_norm
+        n = 2 ** (self.bits - 1) - 1
+        return torch.round(w_norm * n) / n
+
+    def program(self, w_norm: torch.Tensor, gens: Sequence[torch.Generator]) -> torch.Tensor:
+        """Normalized signed weights of every chip of the chunk, [Kc, out, in]."""
+        w = self.quantized(w_norm)
+        if self.variation == 0:
+            return w.expand(len(gens), *w.shape).clone()
+        noise = randn_chips(w.shape, gens, w.device)
+        return noise.mul_(2.0 * self.variation).add_(w)
