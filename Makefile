@@ -22,18 +22,14 @@ test-all:  ## every test, including the slow ones
 demo:  ## MLP on MNIST, PCM chips, ADC-bits sweep -> results/demo (table + plots)
 	$(PYTHON) -m aimcbench sweep hardware=pcm sweep=adc_bits hydra.run.dir=results/demo
 
-# Presets that exist so far (configs/experiment); issue 8 adds the rest and the index page.
-# SCALE=quick reduces chips and test images; SCALE=paper uses the presets' own settings.
-ifeq ($(SCALE),quick)
-SCALE_ARGS = mc.chips=10 eval.n=1000
-endif
-EXPERIMENTS = $(basename $(notdir $(wildcard configs/experiment/*.yaml)))
+# Every figure/table of the studies: the manifests configs/paper/*.yaml -> results/paper/<id>/ and
+# results/paper/index.md. SCALE=quick (default) reduces chips and test images; SCALE=paper uses the studies'
+# settings. Reruns skip finished points. ONLY=id1,id2 runs some entries; ARGS passes more options.
+ONLY ?=
+ARGS ?=
 
-reproduce-paper-figures:  ## run every experiment preset into results/paper/<name> (SCALE=quick|paper)
-	@set -e; for e in $(EXPERIMENTS); do \
-	  echo "== $$e"; \
-	  $(PYTHON) -m aimcbench sweep experiment=$$e $(SCALE_ARGS) hydra.run.dir=results/paper/$(SCALE)/$$e; \
-	done
+reproduce-paper-figures:  ## rerun the studies' figures -> results/paper/index.md (SCALE=quick|paper, ONLY=ids)
+	$(PYTHON) scripts/reproduce_paper.py --scale $(SCALE) $(if $(ONLY),--only $(ONLY)) $(ARGS)
 
 clean:  ## remove build leftovers and Hydra's default output folders (not results/ or the model cache)
 	rm -rf build dist *.egg-info .pytest_cache outputs multirun
