@@ -118,6 +118,21 @@ class WeightNoiseConfig:
 
 
 @dataclass
+class ColumnNoiseConfig:
+    """Study 003: physical noise of each column current, redrawn at every read (and a device-independent
+    programming noise). Thermal (Johnson) noise has variance 4 k T G_col B, G_col = sum of the column's
+    conductances; shot noise 2 q |I| B, I = the column current (both columns of a differential pair)."""
+
+    thermal: bool = _f("add thermal (Johnson) noise 4 k T G_col bandwidth_Hz of each column current")
+    shot: bool = _f("add shot noise 2 q |I| bandwidth_Hz of each column current")
+    temperature_K: float = _f("temperature of the thermal noise in kelvin", lo=0.0, lo_open=True)
+    bandwidth_Hz: float = _f("noise bandwidth of one column read in hertz (about 1 / (2 * integration time))",
+                             lo=0.0, lo_open=True)
+    prog_noise_uS: float = _f("std in microsiemens of a Gaussian programming error added to every cell "
+                              "(device model rram; 0: none)", lo=0.0)
+
+
+@dataclass
 class LayerSelection:
     """Which modules are analog; every other module runs digitally."""
 
@@ -142,6 +157,19 @@ class HardwareConfig:
     adc: ADCConfig = _f("output converter")
     weight_noise: WeightNoiseConfig = _f("generic weight noise (device.model weight_noise)")
     layers: LayerSelection = _f("which layers are analog")
+    column_noise: ColumnNoiseConfig = _f("study 003 thermal/shot column noise and programming noise in uS")
+    per_layer: Optional[dict] = _f("per-layer settings {layer name: {g_min_uS, g_max_uS, adc_bound}} that "
+                                   "replace the profile's for that layer (written by aimc optimize); null: none")
+
+    def for_layer(self, name: str) -> "HardwareConfig":
+        """This profile with the ``per_layer`` settings of layer ``name`` applied (itself when there are none)."""
+        over = (self.per_layer or {}).get(name)
+        if not over:
+            return self
+        dev = {k: over[k] for k in ("g_min_uS", "g_max_uS") if k in over}
+        adc = {"bound": over["adc_bound"]} if "adc_bound" in over else {}
+        return dataclasses.replace(self, per_layer=None, device=dataclasses.replace(self.device, **dev),
+                                   adc=dataclasses.replace(self.adc, **adc))
 
     @property
     def g_min_uS(self) -> float:
@@ -177,6 +205,10 @@ def _check_scalar(key: str, value: Any, tp: Any, meta: dict) -> Any:
         if choices and value not in choices:
             raise ConfigError(key, f"must be one of {', '.join(choices)} (got {value!r})")
         return value
+    if tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(key, f"must be a mapping{' or null' if optional else ''} (got {value!r})")
+        return dict(value)
     if tp is list:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(key, f"must be a list (got {value!r})")
@@ -230,11 +262,40 @@ def _check_consistency(hw: HardwareConfig, prefix: str) -> None:
                                            "(normalized units, e.g. 12) or adc.range_uA (got null for both)")
     if hw.adc.quantizer == "mulaw" and hw.adc.bits is None:
         raise ConfigError(f"{p}adc.bits", "mulaw needs a number of bits (got null)")
+    _check_per_layer(hw, p)
+    c = hw.column_noise
+    if (c.thermal or c.shot) and hw.adc.bound_management != "none":
+        raise ConfigError(f"{p}adc.bound_management", "must be none with column_noise.thermal or shot "
+                                                      f"(got {hw.adc.bound_management!r})")
     m = hw.mapping
     if (m.tile_rows is None) != (m.tile_cols is None):
         raise ConfigError(f"{p}mapping.tile_cols", "tile_rows and tile_cols are both set or both null")
     if m.differential == "separate_adc" and m.tile_cols is not None and m.tile_cols % 2:
         raise ConfigError(f"{p}mapping.tile_cols", "must be even with separate_adc (two columns per output)")
+
+
+_PER_LAYER_KEYS = ("g_min_uS", "g_max_uS", "adc_bound")
+
+
+def _check_per_layer(hw: HardwareConfig, p: str) -> None:
+    """per_layer: a mapping of layer names to mappings of positive numbers under _PER_LAYER_KEYS."""
+    if hw.per_layer is None:
+        return
+    if not isinstance(hw.per_layer, dict):
+        raise ConfigError(f"{p}per_layer", f"must be a mapping of layer names or null (got {hw.per_layer!r})")
+    for name, over in hw.per_layer.items():
+        key = f"{p}per_layer.{name}"
+        if not isinstance(over, dict):
+            raise ConfigError(key, f"must be a mapping with keys from {', '.join(_PER_LAYER_KEYS)} (got {over!r})")
+        for k, v in over.items():
+            if k not in _PER_LAYER_KEYS:
+                raise ConfigError(f"{key}.{k}", f"unknown key; allowed: {', '.join(_PER_LAYER_KEYS)}")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 or \
+                    (v == 0 and k != "g_min_uS"):
+                raise ConfigError(f"{key}.{k}", f"must be a positive number (got {v!r})")
+        g_min = over.get("g_min_uS", hw.g_min_uS)
+        if g_min >= over.get("g_max_uS", hw.device.g_max_uS):
+            raise ConfigError(f"{key}.g_min_uS", "must be below g_max_uS")
 
 
 def config_dir() -> Path:

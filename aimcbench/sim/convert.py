@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import HardwareConfig
+from .config import ConfigError, HardwareConfig
 from .crossbar import ChipState, Crossbar, Scratch
 from .nabn import ChipBatchNorm, replace_batchnorms
 from .tiling import analog_layer_shape, plan_layer
@@ -271,6 +271,25 @@ class AnalogModel(nn.Module):
         return outs
 
 
+# Study 002 level 3: a model fine-tuned with trainable per-array digital scalers carries them as a plain attribute
+# (not a buffer, so its state dict still loads into the bare architecture) named ARRAY_GAIN_ATTR on each layer:
+# a [row arrays, column arrays] tensor of factors on the initial scaler max|W| (1 = untrained).
+ARRAY_GAIN_ATTR = "aimc_array_gain"
+
+
+def apply_array_gain(cb: Crossbar, gain: Optional[torch.Tensor]) -> bool:
+    """Multiply the crossbar's digital output scalers by trained per-array factors; False (and unchanged) when the
+    factors were trained for another tiling than this profile's (e.g. a level-3 model read on the untiled levels)."""
+    if gain is None:
+        return False
+    plan = cb.plan
+    if tuple(gain.shape) != (len(plan.row_splits), len(plan.col_splits)):
+        return False
+    sizes = torch.tensor([c1 - c0 for c0, c1 in plan.col_splits], device=cb.scale.device)
+    cb.scale = cb.scale * torch.repeat_interleave(gain.to(cb.scale), sizes, dim=1)
+    return True
+
+
 def to_analog(model: nn.Module, hw: HardwareConfig, chips: int | Sequence[int] = 1, seed: int = 0,
               device: torch.device | str | None = None, chip_chunk: Optional[int] = None,
               max_memory_gb: float = 4.0, nabn: bool = False) -> AnalogModel:
@@ -291,14 +310,20 @@ def to_analog(model: nn.Module, hw: HardwareConfig, chips: int | Sequence[int] =
     layers = select_layers(net, hw)
     if not layers:
         warnings.warn(f"hardware {hw.name}: no analog layer selected; every chip is the digital model")
+    unknown = sorted(set(hw.per_layer or {}) - set(layers))
+    if unknown:
+        raise ConfigError("hardware.per_layer", f"no analog layer {unknown[0]!r} in the model; analog layers: "
+                                                f"{', '.join(layers)}")
     ctx = ChipContext()
     scratch = Scratch()
     crossbars = {}
     for name, mod in layers.items():
         n_in, n_out, area = analog_layer_shape(mod)
         plan = plan_layer(n_in, n_out, hw, area)
-        cb = Crossbar(name, mod.weight.reshape(n_out, n_in), hw, plan, seed, bias=mod.bias)
+        # Study 003: hw.per_layer (from aimc optimize) replaces g_min/g_max and the ADC full scale per layer.
+        cb = Crossbar(name, mod.weight.reshape(n_out, n_in), hw.for_layer(name), plan, seed, bias=mod.bias)
         cb.scratch = scratch
+        apply_array_gain(cb, getattr(mod, ARRAY_GAIN_ATTR, None))
         new = AnalogConv2d(mod, cb, ctx) if isinstance(mod, nn.Conv2d) else AnalogLinear(cb, ctx)
         parent_name, _, child = name.rpartition(".")
         setattr(net.get_submodule(parent_name) if parent_name else net, child, new)

@@ -20,6 +20,8 @@ from .converters import ADC, DAC
 from .devices import ConductanceDevice, SignedDevice, WeightNoiseDevice, chip_generator, randn_chips
 from .tiling import TilePlan
 
+BOLTZMANN_J_PER_K = 1.380649e-23   # study 003 thermal noise 4 k T G B
+ELECTRON_CHARGE_C = 1.602176634e-19  # study 003 shot noise 2 q I B
 _MAX_HALVINGS = 10  # 2^10 > 1000: aihwkit's bound-management limit
 
 
@@ -32,6 +34,8 @@ class ChipState:
     comp: Optional[torch.Tensor] = None         # drift compensation factors [Kc, n_row_arrays, out]
     static: Optional[torch.Tensor] = None       # weight-noise static part [Kc, out, in] (temporal noise only)
     bias: Optional[torch.Tensor] = None         # per-chip noisy bias [Kc, out] (weight_noise.on_bias)
+    gsum: Optional[list] = None                 # study 003 column noise: per row array (g+ + g-)/g_range
+                                                # [Kc, rows, out], or (g+, g-)/g_range with separate ADCs
 
 
 class Scratch:
@@ -153,7 +157,32 @@ class Crossbar(nn.Module):
         if self.hw.drift_compensation != "none":
             cur = self._readout_level(gp, gm, self._gens(chips, f"comp@{self.t_inference_s}"))
             comp = ref / cur
-        return ChipState(chips, tiles=self._tiles(gp, gm), comp=comp)
+        return ChipState(chips, tiles=self._tiles(gp, gm), comp=comp, gsum=self._gsum(gp, gm))
+
+    def _gsum(self, gp: torch.Tensor, gm: torch.Tensor) -> Optional[list]:
+        """Normalized conductances that carry current in each read column (for thermal and shot noise)."""
+        c = self.hw.column_noise
+        if not (c.thermal or c.shot):
+            return None
+        r = self.device_model.g_range
+        if self.separate:
+            return list(zip(self._split(gp / r), self._split(gm / r)))
+        return self._split((gp + gm) / r)
+
+    def _column_noise_(self, y: torch.Tensor, v: torch.Tensor, gs: torch.Tensor, gens: list) -> None:
+        """Study 003: add thermal 4kT G_col B and shot 2q|I|B current noise to y in place, in normalized units
+        (a current divided by v_read * g_range). G_col = v_read-independent sum of the column's conductances,
+        I = v_read * sum_i |v_i| g_i (both cells of a pair conduct)."""
+        c = self.hw.column_noise
+        g_range_S, v_read = self.device_model.g_range * 1e-6, self.hw.device.v_read_V
+        var = torch.zeros((), device=y.device)
+        if c.thermal:
+            var = var + (4 * BOLTZMANN_J_PER_K * c.temperature_K * c.bandwidth_Hz / (v_read**2 * g_range_S)) \
+                * gs.sum(dim=1, keepdim=True)
+        if c.shot:
+            var = var + (2 * ELECTRON_CHARGE_C * c.bandwidth_Hz / (v_read * g_range_S)) * torch.matmul(v.abs(), gs)
+        noise = randn_chips(y.shape[1:], gens, y.device, out=self.scratch.get(y.shape, y.device))
+        y.addcmul_(noise, var.sqrt())
 
     def _tiles(self, gp: torch.Tensor, gm: torch.Tensor) -> list:
         """Conductances -> normalized per-array matrices (one signed, or a pair for separate ADCs)."""
@@ -178,34 +207,37 @@ class Crossbar(nn.Module):
 
     # ----- forward --------------------------------------------------------------------------------------------
     # The output tensors [Kc, N, out] are the largest in the simulation: every step below works on them in place.
-    def _noisy_mm(self, v: torch.Tensor, w: torch.Tensor, gens: list) -> torch.Tensor:
+    def _noisy_mm(self, v: torch.Tensor, w: torch.Tensor, gens: list, gs=None) -> torch.Tensor:
         """y = v W (+ output noise); v [N, rows] shared by all chips or [Kc, N, rows]; returns [Kc, N, out]."""
         y = torch.matmul(v, w)
         if self.adc.out_noise > 0:
             # The noise lives only until it is added: one reused buffer avoids fresh pages on every call.
             noise = randn_chips(y.shape[1:], gens, y.device, out=self.scratch.get(y.shape, y.device))
             y.add_(noise, alpha=self.adc.out_noise)
+        if gs is not None:
+            self._column_noise_(y, v, gs, gens)
         return y
 
-    def _phase(self, v: torch.Tensor, w, gens: list) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def _phase(self, v: torch.Tensor, w, gens: list, gs=None) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         """One read of an array: digitized output and, with iterative bound management, the clip mask [Kc, N]."""
         if self.separate:
-            yp, ym = self._noisy_mm(v, w[0], gens), self._noisy_mm(v, w[1], gens)
+            gp, gm = (None, None) if gs is None else gs
+            yp, ym = self._noisy_mm(v, w[0], gens, gp), self._noisy_mm(v, w[1], gens, gm)
             clip = None
             if self.adc.iterative:
                 cp, cm = self.adc.clipped(yp), self.adc.clipped(ym)
                 clip = cp if cm is None else (cm if cp is None else cp | cm)
             return self.adc.quantize_(yp).sub_(self.adc.quantize_(ym)), clip
-        y = self._noisy_mm(v, w, gens)
+        y = self._noisy_mm(v, w, gens, gs)
         clip = self.adc.clipped(y) if self.adc.iterative else None
         return self.adc.quantize_(y), clip
 
-    def _array_read(self, v: torch.Tensor, w, gens: list) -> torch.Tensor:
+    def _array_read(self, v: torch.Tensor, w, gens: list, gs=None) -> torch.Tensor:
         """Digitized array output [Kc, N, out] for normalized inputs v, with sign phases and bound management."""
         if not self.adc.signed and bool((v < 0).any()):
             # An unsigned ADC sees positive currents only: negative inputs are applied in a second phase.
-            return self._array_read(v.clamp(min=0), w, gens).sub_(self._array_read((-v).clamp(min=0), w, gens))
-        y, clip = self._phase(v, w, gens)
+            return self._array_read(v.clamp(min=0), w, gens, gs).sub_(self._array_read((-v).clamp(min=0), w, gens, gs))
+        y, clip = self._phase(v, w, gens, gs)
         if clip is not None and bool(clip.any()):
             self._manage_bounds(v, w, gens, y, clip)
         return y
@@ -234,7 +266,7 @@ class Crossbar(nn.Module):
 
     def forward_matrix(self, x: torch.Tensor, st: ChipState) -> torch.Tensor:
         """The tiled analog product for input vectors x ([N, in] shared, or [Kc, N, in]) -> [Kc, N, out]."""
-        gens = self.out_gens(st.chips) if self.adc.out_noise > 0 else []
+        gens = self.out_gens(st.chips) if self.adc.out_noise > 0 or st.gsum is not None else []
         tiles = st.tiles
         if st.static is not None:
             # Study 004: the temporal factor is redrawn for every inference batch.
@@ -243,7 +275,7 @@ class Crossbar(nn.Module):
         out = None
         for t, (r0, r1) in enumerate(self.plan.row_splits):
             v, alpha = self.dac(x[..., r0:r1])
-            y = self._array_read(v, tiles[t], gens)
+            y = self._array_read(v, tiles[t], gens, None if st.gsum is None else st.gsum[t])
             # Digital side: weight scale and drift compensation per column ([Kc, 1, out]), input scale per row.
             s = self.scale[t] if st.comp is None else st.comp[:, t].unsqueeze(1) * self.scale[t]
             y.mul_(s)

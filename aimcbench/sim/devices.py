@@ -107,6 +107,8 @@ class ConductanceDevice:
         if model == "rram":
             # Study 002: each cell independently off target by variation * (g_max - g_min) * N(0, 1), never < 0.
             std = d.variation * self.g_range
+            # Study 003: an absolute error in uS (independent of the range) adds in quadrature.
+            std = math.hypot(std, self.hw.column_noise.prog_noise_uS)
             noise = randn_chips((2, *shape), gens, dev)
             return Programmed((gp + std * noise[:, 0]).clamp(min=0.0), (gm + std * noise[:, 1]).clamp(min=0.0))
         # PCM: programming noise and drift exponents, both drawn at programming from the target conductance.
