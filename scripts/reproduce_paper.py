@@ -117,14 +117,15 @@ def _last_line(text: str) -> str:
     return (lines[-1] if lines else "no output")[:200]
 
 
-def run_entry(entry: dict, out_root: Path, scale: str, extra: list[str], timeout_s: float | None) -> dict:
-    """Run one entry's command lines, then its check; returns the index row (never raises)."""
+def run_entry(entry: dict, out_root: Path, scale: str, extra: list[str], timeout_s: float | None,
+              check_only: bool = False) -> dict:
+    """Run one entry's command lines (none with ``check_only``), then its check; the index row (never raises)."""
     entry_dir = out_root / entry["id"]
     entry_dir.mkdir(parents=True, exist_ok=True)
     overrides = list(entry.get(scale) or []) + list(extra)
     runs, status, t_entry = [], "ok", time.perf_counter()
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    for i, run in enumerate(entry["runs"]):
+    for i, run in enumerate([] if check_only else entry["runs"]):
         args = command_line(run, i, entry_dir, overrides)
         log_path = entry_dir / f"run{i}.log"
         print(f"  $ aimc {shlex.join(args)}", flush=True)
@@ -208,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=REPO / "results" / "paper", help="default: results/paper")
     ap.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE",
                     help="extra override for every sweep run, e.g. --set threads=1 (repeatable)")
+    ap.add_argument("--check-only", action="store_true",
+                    help="run no commands: redo the checks and the index from the outputs already there")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per run before it counts as failed")
     args = ap.parse_args(argv)
     manifest_dir = args.manifest_dir or default_manifest_dir()
@@ -244,7 +247,10 @@ def main(argv: list[str] | None = None) -> int:
           f"outputs in {out_root}", flush=True)
     for n, entry in enumerate(selected, 1):
         print(f"== [{n}/{len(selected)}] {entry['id']}: study {entry['study']} {entry['figure']}", flush=True)
-        done[entry["id"]] = run_entry(entry, out_root, args.scale, args.extra, args.timeout)
+        done[entry["id"]] = run_entry(entry, out_root, args.scale, args.extra, args.timeout, args.check_only)
+        if args.check_only and entry["id"] in previous:   # keep the recorded status, timing and runs
+            done[entry["id"]].update({k: previous[entry["id"]][k] for k in ("status", "seconds", "runs", "scale")
+                                      if k in previous[entry["id"]]})
         write_index(rows(), out_root)
     write_index(rows(), out_root)
     print(f"\nsummary ({time.perf_counter() - t_all:.0f} s; index: {out_root / 'index.md'})")
