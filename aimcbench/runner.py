@@ -264,19 +264,31 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
     atomic_write_text(run_dir / "meta.json", json.dumps(meta, indent=2))
 
     t0 = time.perf_counter()
-    model, info = load_or_train(cfg["model"], cfg["dataset"], cfg["train"], cache_dir=cfg.get("cache_dir"),
-                                device=device, progress=progress, log=log)
+    if task == "detection":  # given weights (COCO, a file or random), never trained: aimcbench.models.maskrcnn
+        from aimcbench.models.maskrcnn import load_detection_model
+
+        model, weights_id, source = load_detection_model(cfg["model"])
+        info = {"path": cfg["model"].get("weights_path"), "source": source, "trained": False}
+    else:
+        model, info = load_or_train(cfg["model"], cfg["dataset"], cfg["train"], cache_dir=cfg.get("cache_dir"),
+                                    device=device, progress=progress, log=log)
+        weights_id = info["key"] or _file_sha(info["path"])
     model.to(device).eval()
-    weights_id = info["key"] or _file_sha(info["path"])
     meta["model_cache"] = {k: info[k] for k in ("path", "source", "trained")}
     meta["timings"]["model_s"] = round(time.perf_counter() - t0, 3)
-    x, y = load_split(cfg["dataset"]["name"], "test", data_dir=cfg["dataset"].get("data_dir"), limit=ev["n"],
-                      seed=int(mc["seed"]))
+    if task == "detection":  # a list of images; the digital predictions are the reference at every point
+        from aimcbench.metrics.detection import detection_reference
+
+        x, det_targets, det_refs, det_map = detection_reference(model, cfg, run_dir, device, meta, log)
+        y = None
+    else:
+        x, y = load_split(cfg["dataset"]["name"], "test", data_dir=cfg["dataset"].get("data_dir"), limit=ev["n"],
+                          seed=int(mc["seed"]))
     # One fixed noise draw for the whole run: every chip and every point sees the same noisy inputs
     # (an input_noise sweep scales the same draw).
     eps = torch.randn(x.shape, generator=torch.Generator().manual_seed(int(mc["seed"]) + 7919)) \
         if task == "denoising" else None
-    meta["n_test"] = int(x.shape[0])
+    meta["n_test"] = len(x)
     calib = calibration_batches(cfg)
     if calib is not None and not has_batchnorm(model):
         log(f"aimc: mitigation.nabn: model {cfg['model']['name']} has no batch norm; evaluated without calibration")
@@ -307,8 +319,17 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
         if calib is not None:  # study 004 Algorithm 1, per chip, on this point's noisy chips
             amodel.calibrate([b.to(device) for b in calib], dynamic=bool(pcfg["mitigation"].get("dynamic", False)))
         sigma = float(pcfg["eval"]["noise_sigma"])
-        chip_metrics, digital = evaluate_point(model, amodel, x, y, task, eps, sigma, int(ev["batch_size"]),
-                                               device, progress, f"point {i}: {pmc['chips']} chips")
+        if task == "detection":
+            from aimcbench.metrics.detection import evaluate_detection_point
+
+            chip_metrics, digital, chip_s = evaluate_detection_point(
+                amodel, x, det_refs, det_targets, det_map, float(pcfg["eval"]["score_threshold"]),
+                int(ev["batch_size"]), device, run_dir, i, axis_label)
+            meta["timings"].setdefault("seconds_per_chip", []).extend(round(t, 3) for t in chip_s)
+            log(f"aimc: point {i} ({sweep['key']}={axis_label}): {np.mean(chip_s):.2f} s per chip")
+        else:
+            chip_metrics, digital = evaluate_point(model, amodel, x, y, task, eps, sigma, int(ev["batch_size"]),
+                                                   device, progress, f"point {i}: {pmc['chips']} chips")
         rows = [{"point": i, "axis": sweep["key"], "axis_value": value, "axis_label": axis_label, "chip": k,
                  "metric": m, "value": float(vals[k])}
                 for m, vals in chip_metrics.items() for k in range(len(vals))]
@@ -355,7 +376,7 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
         except ImportError:
             log("aimc: aimcbench.report.write_sweep_report is not available; tables and plots not written")
         else:
-            write_sweep_report(run_dir)
+            write_sweep_report(run_dir)  # also draws segmentation.png for detection sweeps
         if meta["axis"] == LOGLOG_AXIS and task == "classification":
             from aimcbench.report.loglog import write_loglog
 

@@ -15,6 +15,7 @@ import inspect
 from torch import nn
 
 from .dae import DenoisingAutoencoder
+from .maskrcnn import build_maskrcnn
 from .mlp import MLP
 from .resnet import CifarResNet
 from .vgg import VGGBlock
@@ -26,6 +27,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "vgg_block": VGGBlock,
     "wrn16_8": WideResNet,
     "resnet_cifar": CifarResNet,
+    "maskrcnn": build_maskrcnn,  # a builder function (torchvision model), not a class
 }
 
 
@@ -37,7 +39,8 @@ def build_model(name: str, **params) -> nn.Module:
     if name not in MODELS:
         raise ValueError(f"unknown model '{name}'; allowed: {', '.join(MODELS)}")
     cls = MODELS[name]
-    allowed = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    allowed = [p for p in inspect.signature(cls.__init__ if isinstance(cls, type) else cls).parameters
+               if p != "self"]
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         raise ValueError(f"model '{name}' got unknown parameter(s) {', '.join(unknown)}; "

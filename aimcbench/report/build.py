@@ -128,6 +128,11 @@ def write_sweep_report(run_dir: str | os.PathLike, out_dir: str | os.PathLike | 
         fig = plots.image_grid(images, axis=sweep.axis, row_notes=notes,
                                 axis_title=sweep.axis_title)
         written.append(plots.save_figure(fig, out / "grid.png"))
+    from .segmentation import write_segmentation_grid  # detection sweeps (study 000 Figs. 8-10)
+
+    seg = write_segmentation_grid(sweep.path, out, axis_title=sweep.axis_title)
+    if seg is not None:
+        written.append(seg)
     return written
 
 
