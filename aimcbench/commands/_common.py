@@ -109,12 +109,16 @@ DATASETS = _registry("aimcbench.data", "DATASETS", ("mnist", "fashion_mnist", "s
 SCHEMA: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
     "model": {
         "name": _choice(*MODELS),
-        "task": _choice("classification", "denoising"),
+        "task": _choice("classification", "denoising", "detection"),
         "hidden": _int_list(1, empty=False),
         "checkpoint": _str(null=True),
         "num_classes": _int(2),
     },
-    "dataset": {"name": _choice(*DATASETS), "data_dir": _str(null=True), "shape": _int_list(1, empty=False)},
+    "dataset": {"name": _choice(*DATASETS), "data_dir": _str(null=True), "shape": _int_list(1, empty=False),
+                "train_augment": _choice("none", "crop_flip"),
+                # dataset=images (detection): image files, resize, optional COCO val2017
+                "paths": (lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v), "a list of file paths"),
+                "max_size": _int(16, null=True), "coco_images": _str(null=True), "coco_annotations": _str(null=True)},
     "train": {
         "steps": _int(1, null=True), "epochs": _int(0, null=True), "batch_size": _int(1), "lr": _num(0, lo_open=True), "alpha_tv": _num(0),
         "noise_sigma_max": _num(0), "seed": _int(0), "limit": _int(1, null=True),
@@ -124,7 +128,8 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
     },
     "mitigation": {"nabn": _bool(), "dynamic": _bool(), "calib_batches": _int(1)},
     "mc": {"chips": _int(1), "seed": _int(0)},
-    "eval": {"n": _int(1, null=True), "batch_size": _int(1), "noise_sigma": _num(0), "images": _int(0)},
+    "eval": {"n": _int(1, null=True), "batch_size": _int(1), "noise_sigma": _num(0), "images": _int(0),
+             "score_threshold": _num(0)},  # detection: predictions kept for the metrics
     "sweep": {
         "key": _str(), "values": (lambda v: isinstance(v, list) and len(v) > 0, "a non-empty list"),
         "log": _bool(), "label": _str(), "fixed": (lambda v: isinstance(v, list) and all(
