@@ -189,3 +189,120 @@ def simulate_layer(name: str, weight: torch.Tensor, x: torch.Tensor, hw: Hardwar
     cb = Crossbar(name, w, hw_l, plan_layer(w.shape[1], w.shape[0], hw_l), seed)
     y = cb.forward_matrix(x, cb.state(range(chips)))
     return float((y.double() - (x.double() @ w.double().t())).pow(2).mean())
+
+
+# ----- optimization ----------------------------------------------------------------------------------------------
+def clip_excess(y: torch.Tensor, sigma: torch.Tensor, b: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """E[(|Y| - b)_+^2] for Y ~ N(y, sigma^2) (the expected squared excess over the full scale) and its
+    derivative in b, -2 E[(|Y| - b)_+]."""
+    sigma = sigma.clamp(min=1e-12)
+    val, der = torch.zeros_like(y), torch.zeros_like(y)
+    for m in (y, -y):
+        d = m - b
+        z = d / sigma
+        val += (d * d + sigma**2) * _cdf(z) + d * sigma * _phi(z)
+        der -= 2 * (d * _cdf(z) + sigma * _phi(z))
+    return val, der
+
+
+@dataclass
+class LayerChoice:
+    """The optimizer's answer for one layer: its settings and the full model's prediction there."""
+
+    g_min_uS: float
+    g_max_uS: float
+    adc_bound: float
+    predicted: dict
+    iterations: int
+
+
+def optimize_layer(stats: LayerStats, hw: HardwareConfig, adc_bits: int | None, g_min_lo_uS: float,
+                   g_max_hi_uS: float, g_range_min_uS: float = 1.0, fs_max_uA: float | None = None,
+                   max_outer: int = 6) -> LayerChoice:
+    """Choose [g_min, g_max] and the ADC full scale b (normalized) of one layer minimizing the predicted MSE.
+
+    Why this is a convex program. With u = 1 / (g_max - g_min) (per uS) the error is a sum of
+      * noise(u) = c2 u^2 + c1 u with c1, c2 >= 0 (programming and DAC ~ u^2; thermal and shot ~ g_min u^2 + u):
+        convex on u > 0;
+      * quant(b) = (2 b / (2^bits - 2))^2 / 12: convex;
+      * clip(b) = E[(|Y| - b)_+^2]: the expectation of a convex function of b, so convex;
+    and the constraints are linear: 1/(g_max_hi - g_min) <= u <= 1/g_range_min, b > 0, and an optional ADC current
+    limit b v_read / u <= fs_max_uA, i.e. b v_read - fs_max_uA u <= 0. Every term is nondecreasing in g_min (more
+    idle-cell conductance: more thermal and shot noise) and a larger g_min only shrinks the range, so g_min sits at
+    its lower bound. The clipping term also depends on the noise sigma(u) = sqrt(noise(u)), which is concave in u;
+    it is frozen at the current iterate and the convex program re-solved until u stops moving (``max_outer``;
+    at the device bound this takes one re-solve). Each convex program is solved by SLSQP from scipy, which reaches
+    the global optimum of a convex problem. The quantization surrogate is step^2/12 (exact once the noise
+    dithers the ADC); ``predicted`` is the full model at the answer.
+    """
+    from scipy.optimize import minimize
+
+    g_min = float(g_min_lo_uS)
+    v_read = hw.device.v_read_V
+    u_lo, u_hi = 1.0 / (g_max_hi_uS - g_min), 1.0 / g_range_min_uS
+    # Noise per tile as c2 u^2 + c1 u, from two evaluations (exactly quadratic through the origin in u).
+    coef = []
+    for st in stats.tiles:
+        n1 = sum(noise_variances(st, hw, g_min, 1.0, stats.dac_bits).values()) + torch.zeros_like(st.y)
+        n2 = sum(noise_variances(st, hw, g_min, 0.5, stats.dac_bits).values()) + torch.zeros_like(st.y)
+        # n(u) at u=1 and u=2 (ranges 1 and 0.5 uS): c2 + c1 = n1, 4 c2 + 2 c1 = n2
+        c2 = (n2 - 2 * n1) / 2
+        c1 = n1 - c2
+        coef.append((c2, c1))
+    qf = 0.0 if adc_bits is None else (2.0 / (2**adc_bits - 2)) ** 2 / 12
+    y_scale = max(float(st.y.abs().max()) for st in stats.tiles) + 1e-9
+    u, b = u_lo, y_scale / 2
+    it = 0
+    for it in range(1, max_outer + 1):
+        sig = [(c2 * u * u + c1 * u).clamp(min=0).sqrt() for c2, c1 in coef]
+
+        def f(p):
+            uu, bb = float(p[0]) * u_lo, float(p[1]) * y_scale
+            val, g_u, g_b = 0.0, 0.0, 0.0
+            for st, (c2, c1), s in zip(stats.tiles, coef, sig):
+                w = st.weight2
+                cv, cd = clip_excess(st.y, s, bb)
+                val += float(((c2 * uu * uu + c1 * uu + qf * bb * bb + cv) * w).mean())
+                g_u += float(((2 * c2 * uu + c1) * w).mean())
+                g_b += float(((2 * qf * bb + cd) * w).mean())
+            return val, [g_u * u_lo, g_b * y_scale]
+
+        cons = []
+        if fs_max_uA is not None:
+            cons.append({"type": "ineq", "fun": lambda p: fs_max_uA * p[0] * u_lo - v_read * p[1] * y_scale,
+                         "jac": lambda p: [fs_max_uA * u_lo, -v_read * y_scale]})
+        start = [u / u_lo, b / y_scale]
+        if fs_max_uA is not None and v_read * b > fs_max_uA * u:
+            start[1] = 0.9 * fs_max_uA * u / v_read / y_scale
+        res = minimize(f, start, jac=True, method="SLSQP", constraints=cons,
+                       bounds=[(1.0, u_hi / u_lo), (1e-6, 64.0)], options={"ftol": 1e-12, "maxiter": 200})
+        u_new, b_new = float(res.x[0]) * u_lo, float(res.x[1]) * y_scale
+        moved = abs(u_new - u) / u + abs(b_new - b) / b
+        u, b = u_new, b_new
+        if moved < 1e-4 and it > 1:
+            break
+    g_max = g_min + 1.0 / u
+    return LayerChoice(g_min, g_max, b, predict(stats, hw, g_min, g_max, b, adc_bits), it)
+
+
+def layer_inputs(model: torch.nn.Module, x: torch.Tensor, names) -> dict[str, torch.Tensor]:
+    """The inputs of the named Linear/Conv2d layers for a batch x, flattened to [N, in] (convs: unfolded)."""
+    import torch.nn.functional as F
+
+    mods = dict(model.named_modules())
+    acts: dict[str, torch.Tensor] = {}
+    hooks = [mods[n].register_forward_hook(lambda m, a, o, n=n: acts.__setitem__(n, a[0].detach())) for n in names]
+    try:
+        with torch.no_grad():
+            model.eval()(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    out = {}
+    for n in names:
+        m, a = mods[n], acts[n]
+        if isinstance(m, torch.nn.Conv2d):
+            cols = F.unfold(a, m.kernel_size, m.dilation, m.padding, m.stride)  # [N, in, L]
+            a = cols.transpose(1, 2).reshape(-1, cols.shape[1])
+        out[n] = a.reshape(-1, a.shape[-1])
+    return out
