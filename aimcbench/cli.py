@@ -19,6 +19,7 @@ COMMANDS = {
     "sweep": ("sweep", "Monte Carlo sweep: program many simulated chips per point, write tables and plots"),
     "report": ("report", "rebuild tables and plots from sweep directories; merge several sweeps"),
     "tiles": ("tiles", "print how each analog layer maps onto crossbar arrays, and the total array count"),
+    "optimize": ("optimize", "study 003: choose each layer's conductance range and ADC full scale (convex program)"),
 }
 
 # Hydra flags that take a value, and flags that mean "no job will run" (help, info, completion).
@@ -215,6 +216,15 @@ def validate(command: str, args: Sequence[str]) -> None:
             _common.check_sweep_config(data)
         elif command in ("train", "tiles"):
             _common.check_config(data)
+        elif command == "optimize":
+            from aimcbench.commands.optimize import check_optimize
+            from aimcbench.sim import ConfigError, hardware_from_dict
+
+            _common.check_config(data)
+            try:
+                check_optimize(data, hardware_from_dict(data["hardware"]))
+            except ConfigError as err:
+                raise UsageError(err.key, str(err).split(": ", 1)[-1]) from None
         elif command == "report":
             for d in data.get("dirs") or []:
                 if not Path(d).is_dir():

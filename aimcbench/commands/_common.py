@@ -93,6 +93,30 @@ def _noise_injection_ok(v: Any) -> bool:
             and all(_is_num(v[k]) and v[k] >= 0 for k in ("spatial_std", "temporal_rel_std") if k in v))
 
 
+def _aware_ok(v: Any) -> bool:
+    """train.aware: study 002 architecture-aware fine-tuning settings (aimcbench/train/aware.py)."""
+    keys = {"level", "profiles", "hardware", "optimizer", "lr", "momentum", "lr_schedule", "epochs", "steps"}
+    sched = v.get("lr_schedule") if isinstance(v, dict) else None
+    return (isinstance(v, dict) and set(v) == keys and _is_int(v["level"]) and 0 <= v["level"] <= 3
+            and isinstance(v["profiles"], list) and len(v["profiles"]) == 3
+            and all(isinstance(p, str) for p in v["profiles"])
+            and isinstance(v["hardware"], list) and all(isinstance(h, str) and "=" in h for h in v["hardware"])
+            and v["optimizer"] in ("sgd", "adam") and _is_num(v["lr"]) and v["lr"] > 0
+            and _is_num(v["momentum"]) and v["momentum"] >= 0
+            and (sched is None or (isinstance(sched, list) and all(
+                isinstance(e, list) and len(e) == 2 and _is_num(e[0]) and _is_num(e[1]) and e[1] > 0 for e in sched)))
+            and (v["steps"] is None or (_is_int(v["steps"]) and v["steps"] >= 1))
+            and (v["steps"] is not None or (_is_int(v["epochs"]) and v["epochs"] >= 1)))
+
+
+def _narelu_ok(v: Any) -> bool:
+    """train.narelu: study 003 noise-aware ReLU fine-tuning (see aimcbench/train/narelu.py)."""
+    keys = {"profile", "adc_bits", "optimized", "epochs", "lr", "samples"}
+    return (isinstance(v, dict) and set(v) == keys and isinstance(v["profile"], str) and _is_int(v["adc_bits"])
+            and 2 <= v["adc_bits"] <= 24 and isinstance(v["optimized"], bool) and _is_int(v["epochs"])
+            and v["epochs"] >= 1 and _is_num(v["lr"]) and v["lr"] > 0 and _is_int(v["samples"]) and v["samples"] >= 1)
+
+
 def _registry(module: str, name: str, fallback: tuple[str, ...]) -> tuple[str, ...]:
     """Names registered by helper packages (models, data), so new entries need no change here."""
     try:
@@ -122,11 +146,23 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
     "train": {
         "steps": _int(1, null=True), "epochs": _int(0, null=True), "batch_size": _int(1), "lr": _num(0, lo_open=True), "alpha_tv": _num(0),
         "noise_sigma_max": _num(0), "seed": _int(0), "limit": _int(1, null=True),
-        "threads": _int(1, null=True), "noise_injection": (lambda v: v is None or _noise_injection_ok(v),
-                                                           "null or {kind: mul|add, eta0: number >= 0, "
-                                                           "[finetune_steps: int >= 1, finetune_lr: > 0]}"),
+        "threads": _int(1, null=True),
+        "noise_injection": (lambda v: v is None or _noise_injection_ok(v) or (_is_num(v) and 0 <= v <= 1),
+                            "null, a variation fraction in [0, 1] (study 002, with train.aware) or {kind: mul|add, "
+                            "eta0: number >= 0, [finetune_steps: int >= 1, finetune_lr: > 0]} (study 004)"),
+        "narelu": (lambda v: v is None or _narelu_ok(v), "null or {profile: hardware profile, adc_bits: int 2-24, "
+                   "optimized: bool, epochs: int >= 1, lr: > 0, samples: int >= 1} (study 003 noise-aware ReLU)"),
+        "aware": (lambda v: v is None or _aware_ok(v), "null or {level: 0-3, profiles: [3 hardware profiles], "
+                  "hardware: [dotted overrides], optimizer: sgd|adam, lr: > 0, momentum: >= 0, lr_schedule: null or "
+                  "[[epoch, lr], ...], epochs: int >= 1, steps: int >= 1 or null} (see configs/train/level1.yaml)"),
     },
     "mitigation": {"nabn": _bool(), "dynamic": _bool(), "calib_batches": _int(1)},
+    # study 003: aimc optimize (configs/optimize.yaml)
+    "optimize": {"adc_bits": (lambda v: v is None or (isinstance(v, list) and len(v) > 0 and all(
+                     _is_int(b) and 2 <= b <= 24 for b in v)), "null or a non-empty list of integers in [2, 24]"),
+                 "samples": _int(1), "g_min_lo_uS": _num(0, null=True), "g_max_hi_uS": _num(0, lo_open=True, null=True),
+                 "g_range_min_uS": _num(0, lo_open=True), "fs_max_uA": _num(0, lo_open=True, null=True),
+                 "name": _str(), "out_dir": _str(null=True)},
     "mc": {"chips": _int(1), "seed": _int(0)},
     "eval": {"n": _int(1, null=True), "batch_size": _int(1), "noise_sigma": _num(0), "images": _int(0),
              "score_threshold": _num(0)},  # detection: predictions kept for the metrics
@@ -173,6 +209,10 @@ def check_config(cfg: dict, where: str = "") -> None:
     train = cfg.get("train")
     if isinstance(train, dict) and "steps" in train and not train.get("steps") and train.get("epochs") is None:
         raise UsageError("train.steps", "steps or epochs must be set (both are null)")
+    if isinstance(train, dict) and _is_num(train.get("noise_injection")) and train["noise_injection"] > 0 \
+            and not (isinstance(train.get("aware"), dict) and train["aware"]["level"] >= 1):
+        raise UsageError("train.noise_injection", "a variation fraction needs architecture-aware training "
+                                                  f"(train=level1|level2|level3); study 004 uses {{kind, eta0}}{suffix}")
     mit = cfg.get("mitigation")
     if isinstance(mit, dict) and mit.get("dynamic") and not mit.get("nabn"):
         raise UsageError("mitigation.dynamic", f"needs mitigation.nabn=true (dynamic calibration is part of NaBN){suffix}")
