@@ -61,9 +61,9 @@ def cache_key(model_cfg: dict, dataset_cfg: dict, train_cfg: dict, fingerprint: 
         "format": CACHE_FORMAT,
         "model": {k: v for k, v in model_cfg.items() if k != "checkpoint"},
         "dataset": {k: v for k, v in dataset_cfg.items() if k != "data_dir"},
-        # threads: speed only; noise_injection only when set, so plain models keep their existing keys
+        # threads: speed only; noise_injection, aware and augment only when set, so plain models keep their keys
         "train": {k: v for k, v in train_cfg.items()
-                  if k != "threads" and not (k == "noise_injection" and v is None)},
+                  if k != "threads" and not (k in ("noise_injection", "aware", "augment", "narelu") and v in (None, "none"))},
         "data": fingerprint,
     })
 
@@ -98,6 +98,22 @@ def load_checkpoint(model: torch.nn.Module, path: str | os.PathLike) -> None:
     model.load_state_dict(state)
 
 
+def collect_array_gains(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Trained per-array scalers (study 002 level 3) of a model's layers, by module name."""
+    from aimcbench.sim.convert import ARRAY_GAIN_ATTR
+
+    return {name: getattr(m, ARRAY_GAIN_ATTR) for name, m in model.named_modules()
+            if getattr(m, ARRAY_GAIN_ATTR, None) is not None}
+
+
+def attach_array_gains(model: torch.nn.Module, gains: dict[str, torch.Tensor] | None) -> None:
+    """Put saved per-array scalers back on the layers (the simulator reads them when it programs chips)."""
+    from aimcbench.sim.convert import ARRAY_GAIN_ATTR
+
+    for name, gain in (gains or {}).items():
+        setattr(model.get_submodule(name), ARRAY_GAIN_ATTR, gain.clone())
+
+
 def _atomic_save(state: dict, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     torch.save(state, tmp)
@@ -120,6 +136,8 @@ def load_or_train(model_cfg: dict, dataset_cfg: dict, train_cfg: dict, cache_dir
         load_checkpoint(model, model_cfg["checkpoint"])
         return model.eval(), {"key": None, "path": str(model_cfg["checkpoint"]), "trained": False,
                               "train_s": 0.0, "source": "checkpoint"}
+    if dataset_cfg.get("train_augment") not in (None, "none"):
+        train_cfg = {**train_cfg, "augment": dataset_cfg["train_augment"]}
     x, y = load_split(dataset_cfg["name"], "train", data_dir=dataset_cfg.get("data_dir"),
                       limit=train_cfg.get("limit"), seed=int(train_cfg["seed"]))
     fp = data_fingerprint(x, y)
@@ -130,15 +148,39 @@ def load_or_train(model_cfg: dict, dataset_cfg: dict, train_cfg: dict, cache_dir
     info = {"key": key, "path": str(path), "trained": False, "train_s": 0.0, "source": "cache", "data": fp}
     with FileLock(str(path) + ".lock"):
         if path.is_file():
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
+            entry = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict(entry["state_dict"])
+            attach_array_gains(model, entry.get("array_gains"))
             return model.eval(), info
         budget = f"{train_cfg['steps']} steps" if train_cfg.get("steps") else f"{train_cfg['epochs']} epochs"
+        aw = train_cfg.get("aware")
+        if aw and int(aw.get("level") or 0) >= 1:
+            budget = (f"level {aw['level']}: {aw['steps']} steps" if aw.get("steps") else
+                      f"level {aw['level']}: {aw['epochs']} epochs") + " from the level below"
         log(f"aimc: training {model_cfg['name']} on {dataset_cfg['name']} ({x.shape[0]} images, {budget}); "
             f"cached at {path}")
         t0 = time.perf_counter()
         from .loop import train_model
 
-        inject = train_cfg.get("noise_injection") or {}
+        aware = train_cfg.get("aware")
+        if aware and int(aware.get("level") or 0) >= 1:
+            # Study 002: level N fine-tunes the (cached) level N-1 model, level 1 the float model.
+            from .aware import finetune_aware, lower_level_cfg
+
+            base, _ = load_or_train(model_cfg, dataset_cfg, lower_level_cfg(train_cfg), cache_dir, device,
+                                    progress, log)
+            model.load_state_dict(base.state_dict())
+            attach_array_gains(model, collect_array_gains(base))
+            log(f"aimc: fine-tuning it for level {aware['level']} ({aware['profiles'][aware['level'] - 1]}, "
+                f"injection {train_cfg.get('noise_injection') or 0})")
+            stats = finetune_aware(model, x, y, train_cfg, device=device, progress=progress)
+            info.update(trained=True, train_s=time.perf_counter() - t0, source="trained", loss=stats["loss"])
+            model.to("cpu")
+            _atomic_save({"state_dict": model.state_dict(), "array_gains": collect_array_gains(model),
+                          "config": {"model": model_cfg, "dataset": dataset_cfg, "train": train_cfg, "data": fp},
+                          "stats": stats}, path)
+            return model.eval(), info
+        inject = train_cfg.get("noise_injection") if isinstance(train_cfg.get("noise_injection"), dict) else {}
         if inject.get("finetune_steps"):
             # Study 004 Fig. 3: start from the plain model of this very config (noise_injection null, cached
             # and shared with the NaBN comparison), then fine-tune finetune_steps mini-batches with noise.
@@ -149,8 +191,17 @@ def load_or_train(model_cfg: dict, dataset_cfg: dict, train_cfg: dict, cache_dir
                 f"{inject['finetune_steps']} steps")
             train_cfg = {**train_cfg, "steps": int(inject["finetune_steps"]), "epochs": None,
                          "lr": float(inject.get("finetune_lr") or train_cfg["lr"])}
-        stats = train_model(model, x, y, model_cfg.get("task", "classification"), train_cfg, device=device,
-                            progress=progress)
+        if train_cfg.get("narelu"):
+            # Study 003: the digital model of this config (narelu null, cached), then noise-aware ReLU epochs.
+            from .narelu import finetune_narelu
+
+            base, _ = load_or_train(model_cfg, dataset_cfg, {**train_cfg, "narelu": None}, cache_dir, device,
+                                    progress, log)
+            model.load_state_dict(base.state_dict())
+            stats = finetune_narelu(model, x, y, train_cfg, device=device, progress=progress, log=log)
+        else:
+            stats = train_model(model, x, y, model_cfg.get("task", "classification"), train_cfg, device=device,
+                                progress=progress)
         info.update(trained=True, train_s=time.perf_counter() - t0, source="trained", loss=stats["loss"])
         model.to("cpu")
         _atomic_save({"state_dict": model.state_dict(), "config": {"model": model_cfg, "dataset": dataset_cfg,
