@@ -28,6 +28,18 @@ def run(cfg: DictConfig) -> None:
                                 device=device)
     x, y = load_split(data["dataset"]["name"], "test", data_dir=data["dataset"].get("data_dir"))
     metrics = evaluate_digital(model, x, y, data["model"].get("task", "classification"), device=device)
+    aware = data["train"].get("aware")
+    if aware and aware.get("level"):
+        # Also through the level's own pipeline (noise-free): what the fine-tuning optimized.
+        from aimcbench.train.aware import aware_hardware
+        from aimcbench.train.hwaware import HardwareAware
+
+        patch = HardwareAware(model, aware_hardware(aware, int(aware["level"])))
+        try:
+            pipe = evaluate_digital(model, x, y, data["model"].get("task", "classification"), device=device)
+        finally:
+            patch.remove()
+        metrics.update({f"level{aware['level']}_{k}": v for k, v in pipe.items()})
     out = {"model": data["model"], "dataset": data["dataset"]["name"], "train": data["train"], **info,
            "test": metrics}
     run_dir = Path(HydraConfig.get().runtime.output_dir)

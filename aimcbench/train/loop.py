@@ -29,6 +29,25 @@ def corrupt(x: torch.Tensor, sigma: torch.Tensor | float, generator: torch.Gener
     return (x + sigma * noise).clamp(0.0, 1.0)
 
 
+def augment_batch(xb: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
+    """Training augmentation of an image batch [B, C, H, W]: "none", or "crop_flip" (the standard CIFAR recipe:
+    zero-pad 4 pixels, take a random crop of the original size, flip horizontally with probability 1/2)."""
+    if kind in (None, "none"):
+        return xb
+    if kind != "crop_flip":
+        raise ValueError(f"dataset.train_augment: must be none or crop_flip (got {kind!r})")
+    b, _, h, w = xb.shape
+    padded = F.pad(xb, (4, 4, 4, 4))
+    dy = torch.randint(0, 9, (b,), generator=generator)
+    dx = torch.randint(0, 9, (b,), generator=generator)
+    flip = torch.rand(b, generator=generator) < 0.5
+    rows = (dy.view(b, 1) + torch.arange(h)).view(b, 1, h, 1).expand(b, xb.shape[1], h, w + 8)
+    out = torch.gather(padded, 2, rows)
+    cols = (dx.view(b, 1) + torch.arange(w)).view(b, 1, 1, w).expand(b, xb.shape[1], h, w)
+    out = torch.gather(out, 3, cols)
+    return torch.where(flip.view(b, 1, 1, 1), out.flip(3), out)
+
+
 def noisy_parameters(model: torch.nn.Module, spec: dict[str, Any], gen: torch.Generator) -> dict[str, torch.Tensor]:
     """Study 004 noise injection: every Linear/Conv2d weight W becomes W + W N_T N_S (mul) or W + N_T N_S (add).
 
@@ -80,7 +99,9 @@ def train_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: 
     per_epoch = -(-n // bs)
     # A budget in steps keeps training time the same whether the data set is full MNIST or the sample.
     steps = int(cfg["steps"]) if cfg.get("steps") else int(cfg["epochs"]) * per_epoch
-    inject = cfg.get("noise_injection")
+    # Study 004's injection is a {kind, eta0} mapping; a number is study 002's variation injection (train/aware.py).
+    inject = cfg.get("noise_injection") if isinstance(cfg.get("noise_injection"), dict) else None
+    augment = cfg.get("augment") or "none"
     noise_gen = torch.Generator().manual_seed(int(cfg["seed"]) + 2)  # own stream: shuffles stay as without noise
 
     def forward(inp: torch.Tensor) -> torch.Tensor:
@@ -97,7 +118,7 @@ def train_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: 
             if done >= steps:
                 break
             idx = order[start:start + bs]
-            xb = x[idx].to(device)
+            xb = augment_batch(x[idx], augment, gen).to(device)
             if task == "denoising":
                 sigma = torch.rand(len(idx), generator=gen) * float(cfg["noise_sigma_max"])
                 out = forward(corrupt(xb, sigma.to(device), gen))
