@@ -32,7 +32,7 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """[N,4] x [M,4] xyxy boxes -> [N,M] IoU (0 where a union is empty)."""
     if a.numel() == 0 or b.numel() == 0:
         return torch.zeros(a.shape[0], b.shape[0])
-    a, b = a.double(), b.double()
+    a, b = a.detach().double(), b.detach().double()
     lt = torch.maximum(a[:, None, :2], b[None, :, :2])
     rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = (rb - lt).clamp(min=0).prod(-1)

@@ -21,8 +21,11 @@ import torch
 from torch import nn
 
 
-class MaskRCNNLoadError(RuntimeError):
-    """The configured weights cannot be had (download failed, bad file); one-line message."""
+from aimcbench.train.cache import CheckpointError
+
+
+class MaskRCNNLoadError(CheckpointError):
+    """The configured weights cannot be had (download failed, bad file); one-line message (exit 2 in aimc)."""
 
 
 def _no_resize(image: torch.Tensor, target=None):
@@ -45,7 +48,8 @@ def _load_state(path: str) -> dict:
 
 def build_maskrcnn(weights: str | None = "auto", weights_path: str | None = None, seed: int = 0,
                    resize: bool = False, min_size: int = 800, max_size: int = 1333,
-                   box_score_thresh: float = 0.05, detections_per_img: int = 100) -> nn.Module:
+                   box_score_thresh: float = 0.05, detections_per_img: int = 100,
+                   rpn_post_nms_top_n_test: int = 1000) -> nn.Module:
     """Eval-mode torchvision Mask R-CNN ResNet-50-FPN (91 COCO categories, 44.4 M parameters).
 
     weights: "coco" (error when it cannot be had), "auto" (COCO when it can be had, else random with a
@@ -58,7 +62,7 @@ def build_maskrcnn(weights: str | None = "auto", weights_path: str | None = None
     if weights not in (None, "coco", "auto"):
         raise MaskRCNNLoadError(f"model.weights: must be coco, auto or null (got {weights!r})")
     kw = dict(min_size=min_size, max_size=max_size, box_score_thresh=box_score_thresh,
-              box_detections_per_img=detections_per_img)
+              box_detections_per_img=detections_per_img, rpn_post_nms_top_n_test=rpn_post_nms_top_n_test)
     source = "random"
     model = None
     if weights_path:
