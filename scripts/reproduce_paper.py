@@ -101,12 +101,14 @@ def command_line(run: str, index: int, entry_dir: Path, scale_overrides: list[st
     text = re.sub(r"\{run(\d+)\}", lambda m: str(entry_dir / f"run{m.group(1)}"), text)
     args = shlex.split(text)
     command = args[0]
+    multirun = "-m" in args or "--multirun" in args
+    if multirun:  # Hydra's parser takes the flag only before the overrides: move it right after the command
+        args = [command, "-m", *(a for a in args[1:] if a not in ("-m", "--multirun"))]
     if command in SCALED_COMMANDS:
         args += scale_overrides
     elif command == "train":
         args += [o for o in scale_overrides if _override_key(o).split(".")[0] in TRAIN_KEYS]
     if command != "report":  # `aimc report` writes where its out= says; Hydra's own dir stays "."
-        multirun = "-m" in args or "--multirun" in args
         args.append(f"hydra.{'sweep' if multirun else 'run'}.dir={entry_dir / f'run{index}'}")
     return args
 

@@ -60,8 +60,9 @@ def test_command_line_scale_overrides_and_run_dirs(tmp_path):
     train = rp.command_line("train experiment=x", 1, tmp_path / "e", quick)
     assert train == ["train", "experiment=x", "train.steps=200", "+model.width_mult=0.5",
                      f"hydra.run.dir={tmp_path / 'e' / 'run1'}"]
-    multi = rp.command_line("sweep -m 'hardware.layers.indices=[0],[1]'", 2, tmp_path / "e", [])
-    assert multi == ["sweep", "-m", "hardware.layers.indices=[0],[1]", f"hydra.sweep.dir={tmp_path / 'e' / 'run2'}"]
+    multi = rp.command_line("sweep x=1 -m 'hardware.layers.indices=[0],[1]'", 2, tmp_path / "e", [])
+    assert multi == ["sweep", "-m", "x=1", "hardware.layers.indices=[0],[1]",   # -m first: Hydra needs that
+                     f"hydra.sweep.dir={tmp_path / 'e' / 'run2'}"]
     report = rp.command_line("report {run0} {run2} out={out}", 3, tmp_path / "e", quick)
     assert report == ["report", str(tmp_path / "e" / "run0"), str(tmp_path / "e" / "run2"), f"out={tmp_path / 'e'}"]
 
@@ -87,7 +88,7 @@ def test_reproduce_index_resume_and_failures(tmp_path, check_module, capsys):
           study: "999"
           figure: "Fig. 1"
           title: "tiny ADC sweep"
-          runs: ["sweep {TINY}"]
+          runs: ["sweep {TINY}", "sweep {TINY} sweep.values=[8] -m mc.seed=0,1"]
           quick: ["mc.chips=2"]
           paper: []
           reports: "8 bits no worse than 4"
@@ -104,8 +105,9 @@ def test_reproduce_index_resume_and_failures(tmp_path, check_module, capsys):
     assert rp.main(["--manifest-dir", str(mdir), "--out", str(out), "--set", "threads=1"]) == 0
     rows = {r["id"]: r for r in json.loads((out / "index.json").read_text())}
     ok, bad = rows["tiny_ok"], rows["tiny_bad"]
-    assert ok["status"] == "ok" and ok["holds"] is True and ok["ours"].startswith("chips 2;")  # quick override used
+    assert ok["status"] == "ok" and ok["holds"] is True and ok["ours"].startswith("chips 2;"), ok  # quick override used
     assert (out / "tiny_ok" / "run0" / "percentiles.csv").is_file()
+    assert len(list((out / "tiny_ok" / "run1").glob("*/percentiles.csv"))) == 2   # -m run: one dir per job
     assert bad["status"].startswith("failed: run0:") and "adc.bits" in bad["status"]
     assert len(bad["runs"]) == 1                       # the entry's later run is skipped after a failure
     assert bad["holds"] is None and "check exploded" in bad["ours"]
