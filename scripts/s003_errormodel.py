@@ -27,6 +27,9 @@ def load_model(model: str = "mlp3", dataset: str = "mnist"):
     from aimcbench.commands._common import config_dir
     from aimcbench.train import load_or_train
 
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name="s003"):
         cfg = OmegaConf.to_container(compose("sweep", [f"model={model}", f"dataset={dataset}"]), resolve=True)
     net, _ = load_or_train(cfg["model"], cfg["dataset"], cfg["train"], cache_dir=cfg.get("cache_dir"))
