@@ -125,3 +125,38 @@ def test_reproduce_index_resume_and_failures(tmp_path, check_module, capsys):
     rows2 = {r["id"]: r for r in json.loads((out / "index.json").read_text())}
     assert rows2["tiny_ok"]["status"] == "ok"
     assert rows2["tiny_bad"]["status"] == bad["status"]       # rows not rerun are kept from the last index
+
+
+def _fake_job(path: Path, cfg: dict, values, p50, digital=0.9, metric="accuracy", mean=None) -> None:
+    """A job dir with config.yaml and a percentiles.csv whose p50 (and mean) are given per axis value."""
+    import pandas as pd
+    import yaml
+
+    path.mkdir(parents=True)
+    (path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    mean = p50 if mean is None else mean
+    pd.DataFrame({"axis": "k", "axis_value": values, "axis_label": [str(v) for v in values], "metric": metric,
+                  "n_chips": 10, "mean": mean, "p50": p50, "digital": digital}).to_csv(path / "percentiles.csv")
+
+
+def test_claim_checks_on_fabricated_results(tmp_path):
+    from aimcbench.report import claims_s001, claims_s004
+
+    # study 004 Table I: vanilla collapses (90 -> 30 %), NaBN stays within 5 points -> holds
+    run = tmp_path / "t1" / "run0"
+    etas = [0.0, 0.05, 0.1]
+    _fake_job(run / "a", {"mitigation": {"nabn": False}}, etas, [0.9, 0.7, 0.3])
+    _fake_job(run / "b", {"mitigation": {"nabn": True}}, etas, [0.9, 0.89, 0.87])
+    res = claims_s004.table1([run], tmp_path / "t1")
+    assert res["holds"] is True and "0.1: 30.0/87.0" in res["ours"] and Path(res["plot"]).is_file()
+    (run / "b" / "percentiles.csv").unlink()                  # NaBN job unfinished: no verdict, no exception
+    assert claims_s004.table1([run], tmp_path / "t1")["holds"] is None
+    # study 001 Fig. 2: second layer worse than first at every degraded alpha -> the claim does not hold
+    run = tmp_path / "f2" / "run0"
+    alphas = [0.1, 0.2, 0.4, 0.8]
+    for idx, errs in (([0], [0.02, 0.03, 0.05, 0.1]), ([1], [0.02, 0.04, 0.08, 0.2]), (None, [0.03, 0.06, 0.1, 0.3])):
+        cfg = {"model": {"hidden": [100]}, "hardware": {"layers": {"indices": idx}}}
+        _fake_job(run / f"j{idx}", cfg, alphas, [1 - e for e in errs], digital=0.98)
+    res = claims_s001.fig2([run], tmp_path / "f2")
+    assert res["holds"] is False and "in 0/3" in res["ours"] and Path(res["plot"]).is_file()
+    assert claims_s001.fig2([tmp_path / "nothing"], tmp_path / "f2")["holds"] is None
