@@ -237,12 +237,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reproduce_paper: error: --set: {bad[0]!r} must be KEY=VALUE", file=sys.stderr)
         return 2
     out_root = args.out.resolve()
+    out_root.mkdir(parents=True, exist_ok=True)
     previous = _previous_rows(out_root)
     selected = [e for e in entries if not only or e["id"] in only]
     done: dict[str, dict] = {}
 
-    def rows() -> list[dict]:  # manifest order; entries not run now keep their previous row
-        return [done.get(e["id"]) or previous[e["id"]] for e in entries if e["id"] in done or e["id"] in previous]
+    def save_index() -> None:
+        """Merge this call's rows into the index on disk (another call may be writing other entries)."""
+        from filelock import FileLock
+
+        with FileLock(str(out_root / ".index.lock")):
+            prev = {**previous, **_previous_rows(out_root)}
+            rows = [done.get(e["id"]) or prev[e["id"]] for e in entries if e["id"] in done or e["id"] in prev]
+            write_index(rows, out_root)
 
     t_all = time.perf_counter()
     print(f"reproduce_paper: {len(selected)} of {len(entries)} entries from {manifest_dir}, scale {args.scale}, "
@@ -253,8 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.check_only and entry["id"] in previous:   # keep the recorded status, timing and runs
             done[entry["id"]].update({k: previous[entry["id"]][k] for k in ("status", "seconds", "runs", "scale")
                                       if k in previous[entry["id"]]})
-        write_index(rows(), out_root)
-    write_index(rows(), out_root)
+        save_index()
+    save_index()
     print(f"\nsummary ({time.perf_counter() - t_all:.0f} s; index: {out_root / 'index.md'})")
     for r in done.values():
         print(f"  {r['id']:<22} {r['seconds']:>7.1f} s  holds={_holds_text(r['holds']):<4} {r['status']}"
