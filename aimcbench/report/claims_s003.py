@@ -72,6 +72,15 @@ def plot(long: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
+def markdown(tab: pd.DataFrame) -> str:
+    """Accuracies in percent as a Markdown table (no tabulate dependency)."""
+    cols = ["ADC bits", *tab.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for bits, row in tab.iterrows():
+        lines.append(f"| {bits} | " + " | ".join(_pct(v) for v in row.tolist()) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def _pct(v: float) -> str:
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}"
 
@@ -85,12 +94,13 @@ def table(run_dirs: list[Path], out_dir: Path) -> dict:
         return missing("no percentiles.csv in runs 1-4 (naive, narelu, optimized, optimized+narelu)")
     tab = wide(long)
     tab.to_csv(out_dir / "s003_table.csv")
-    (out_dir / "s003_table.md").write_text((tab * 100).round(2).to_markdown() if hasattr(tab, "to_markdown")
-                                           else tab.to_string())
+    (out_dir / "s003_table.md").write_text(markdown(tab))
     plot_path = out_dir / "s003_accuracy.png"
     plot(long, plot_path)
     mse = ""
-    opt_csv = [p for p in Path(run_dirs[0]).glob("**/optimize.csv")] if run_dirs else []
+    # run0 writes its profiles and optimize.csv to optimize.out_dir ({out}/hw in the manifest) or its run dir
+    opt_csv = [p for d in (Path(run_dirs[0]), Path(run_dirs[0]).parent / "hw") for p in sorted(d.glob("optimize.csv"))] \
+        if run_dirs else []
     if opt_csv:
         o = pd.read_csv(opt_csv[0])
         red = 1 - o.groupby("adc_bits")["mse_opt"].sum() / o.groupby("adc_bits")["mse_naive"].sum()
@@ -105,8 +115,11 @@ def table(run_dirs: list[Path], out_dir: Path) -> dict:
     if not need <= set(tab.columns) or tab[list(need)].isna().any().any():
         return {"ours": ours + "; missing variants or resolutions", "holds": None, "plot": str(plot_path)}
     beats = bool((g("optimized") > g("naive")).all())
-    on_top = bool((g("optimized+narelu") >= g("optimized")).all())
-    ours += f"; optimized > naive at every resolution: {beats}; NA-ReLU >= optimized at every resolution: {on_top}"
+    gain = g("optimized+narelu") - g("optimized")
+    on_top = bool((gain >= 0).all())
+    ours += (f"; optimized > naive at every resolution: {beats}; NA-ReLU on top of optimized: "
+             f"{100 * gain.min():+.1f}..{100 * gain.max():+.1f} points (mean {100 * gain.mean():+.2f}), "
+             f">= 0 at every resolution: {on_top}")
     return {"ours": ours, "holds": beats and on_top, "plot": str(plot_path)}
 
 
