@@ -120,3 +120,7 @@ def test_tiles_prints_study_002_array_totals(capsys):
     for model, total in (("vgg_block", 78), ("wrn16_8", 1447)):
         assert main(["tiles", f"model={model}", "dataset=synthetic_cifar", "hardware=rram"]) in (0, None)
         assert f"total arrays: {total}" in capsys.readouterr().out
+        # the exact command: no data set named, the model's own input shape is used
+        assert main(["tiles", f"model={model}", "hardware=rram_l3"]) in (0, None)
+        out = capsys.readouterr().out
+        assert f"total arrays: {total}" in out and "from model.input_shape" in out

@@ -233,3 +233,27 @@ def test_command_merges_and_fails_with_status_2(tmp_path):
     assert failed.returncode == 2
     lines = failed.stderr.strip().splitlines()
     assert len(lines) == 1 and str(missing) in lines[0]
+
+
+def test_normalized_p75_divides_each_sweep_by_its_reference(tmp_path):
+    """Study 002 Fig. 8b: each level-2 job over the level-1 job of the same training injection, point by point."""
+    jobs = {}
+    for i, (hw, inj) in enumerate([("rram_l1", 0), ("rram_l2", 0), ("rram_l1", 0.06), ("rram_l2", 0.06)]):
+        label = f"hardware={hw} train.noise_injection={inj}"
+        jobs[label] = write_sweep(tmp_path / "multi" / str(i), label=label, seed=i)
+    written = merge_sweeps([tmp_path / "multi"], tmp_path / "out", normalize_to="hardware=rram_l1")
+    norm = pd.read_csv(tmp_path / "out" / "normalized_p75.csv")
+    assert (tmp_path / "out" / "normalized_p75_accuracy.png").read_bytes()[:8] == PNG_MAGIC
+    assert tmp_path / "out" / "normalized_p75.csv" in written
+    assert len(norm) == 2 * 4 and set(norm["label"]) == {"hardware=rram_l2 train.noise_injection=0",
+                                                         "hardware=rram_l2 train.noise_injection=0.06"}
+    for label, ref in (("0", "0"), ("0.06", "0.06")):
+        mine = jobs[f"hardware=rram_l2 train.noise_injection={label}"]
+        theirs = jobs[f"hardware=rram_l1 train.noise_injection={ref}"]
+        for value in (12, 8, 6, 4):
+            expect = (np.percentile(mine[mine.axis_value == value]["value"], 75)
+                      / np.percentile(theirs[theirs.axis_value == value]["value"], 75))
+            got = norm[(norm["label"].str.endswith(f"={label}")) & (norm["axis_value"] == value)]["value"]
+            assert got.item() == pytest.approx(expect, rel=1e-9)
+    with pytest.raises(ReportError, match="normalize_to"):
+        merge_sweeps([tmp_path / "multi"], tmp_path / "out2", normalize_to="hardware=pcm")

@@ -40,7 +40,11 @@ def main(cfg: DictConfig) -> None:
     dirs = [to_absolute_path(d) for d in _as_list(cfg.dirs)]
     out = to_absolute_path(str(cfg.out)) if cfg.out is not None else None
     try:
-        written = report_dirs(dirs, out=out)
+        stat = str(cfg.get("stat", "p75"))
+        allowed = ("mean", "min", "p5", "p25", "p50", "p75", "p95", "max")
+        if stat not in allowed:
+            raise ReportError(f"stat: must be one of {', '.join(allowed)} (got {stat!r})")
+        written = report_dirs(dirs, out=out, normalize_to=cfg.get("normalize_to"), stat=stat)
     except ReportError as err:
         print(f"aimc report: error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -32,9 +32,18 @@ def run(cfg: DictConfig) -> None:
     model = build_model(data["model"]["name"], **model_kwargs(data["model"])).eval()
     hw = hardware_from_dict(data["hardware"])
     shape = tuple(data["dataset"]["shape"])
+    note = ""
     try:
         rows = tile_plan(model, hw, input_shape=shape)
     except RuntimeError as err:  # the model cannot take this data set's images (e.g. a CIFAR net on MNIST)
+        own = data["model"].get("input_shape")
+        if own:
+            # `aimc tiles model=vgg_block hardware=rram` should just work: use the shape the model is built for.
+            rows = tile_plan(model, hw, input_shape=tuple(own))
+            note = f" (inputs {'x'.join(map(str, own))} from model.input_shape)"
+            print(f"{data['model']['name']} on {hw.name}{note}:")
+            print(format_plan(rows))
+            return
         raise UsageError("dataset", f"model {data['model']['name']} does not take {'x'.join(map(str, shape))} "
                                     "inputs; pick a data set of its input shape, e.g. dataset=synthetic_cifar "
                                     f"({str(err).splitlines()[0][:80]})") from None

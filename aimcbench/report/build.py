@@ -148,14 +148,16 @@ def find_sweeps(dirs) -> list[Path]:
     return found
 
 
-def merge_sweeps(dirs, out_dir: str | os.PathLike) -> list[Path]:
+def merge_sweeps(dirs, out_dir: str | os.PathLike, normalize_to: str | None = None,
+                 stat: str = "p75") -> list[Path]:
     """Merge all sweeps found under ``dirs`` into one labelled table and comparison plots.
 
     Writes out_dir/percentiles.csv (a leading ``label`` column, then the percentiles.csv
     columns), out_dir/summary.md, out_dir/compare_<metric>.png (median lines and p25-p75
     bands per label) and out_dir/compare_box_<metric>.png (one box per label at each point,
     like study 002 Fig. 5); with sweeps over different axes, one of each per axis and metric,
-    named compare_<metric>__<axis>.png.
+    named compare_<metric>__<axis>.png. With ``normalize_to`` (key=value), also normalized_<stat>.csv and
+    normalized_<stat>_<metric>.png: each sweep's ``stat`` over its reference's (study 002 Figs. 8b/9b).
     """
     sweeps = [load_sweep(p) for p in find_sweeps(dirs)]
     labels = label_sweeps(sweeps)
@@ -185,10 +187,23 @@ def merge_sweeps(dirs, out_dir: str | os.PathLike) -> list[Path]:
                                          axis=axis, axis_title=chosen[0][2].axis_title,
                                          title=shared or None)
             written.append(plots.save_figure(fig, out / f"compare_box_{_safe(metric)}{suffix}.png"))
+    if normalize_to:
+        from .normalize import normalized_plot, normalized_table, reference_pairs
+
+        norm = normalized_table(tables, labels, reference_pairs(sweeps, normalize_to), stat)
+        written.append(_write_csv(norm, out / f"normalized_{stat}.csv"))
+        for axis in axes:
+            suffix = "" if len(axes) == 1 else f"__{_safe(axis)}"
+            chosen = [s for s in sweeps if s.axis == axis]
+            for metric in norm.loc[norm["axis"] == axis, "metric"].unique():
+                fig = normalized_plot(norm, metric, axis=axis, axis_log=any(s.axis_log for s in chosen), stat=stat,
+                                      normalize_to=normalize_to, axis_title=chosen[0].axis_title)
+                written.append(plots.save_figure(fig, out / f"normalized_{stat}_{_safe(metric)}{suffix}.png"))
     return written
 
 
-def report_dirs(dirs, out: str | os.PathLike | None = None) -> list[Path]:
+def report_dirs(dirs, out: str | os.PathLike | None = None, normalize_to: str | None = None,
+                stat: str = "p75") -> list[Path]:
     """What ``aimc report DIR...`` does.
 
     Rebuilds every sweep's own table and plots in its directory; then, with one sweep and
@@ -214,4 +229,4 @@ def report_dirs(dirs, out: str | os.PathLike | None = None) -> list[Path]:
         # the merged table would overwrite that sweep's own percentiles.csv
         raise ReportError(f"out: {out} is one of the sweep directories being merged; "
                           "choose another directory")
-    return written + merge_sweeps(dirs, out)
+    return written + merge_sweeps(dirs, out, normalize_to=normalize_to, stat=stat)

@@ -51,8 +51,8 @@ def data_fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
 
 
 def model_kwargs(model_cfg: dict) -> dict:
-    """Builder keyword arguments of a model config (everything except name, task and checkpoint)."""
-    return {k: v for k, v in model_cfg.items() if k not in ("name", "task", "checkpoint")}
+    """Builder keyword arguments of a model config (everything except name, task, checkpoint, input_shape)."""
+    return {k: v for k, v in model_cfg.items() if k not in ("name", "task", "checkpoint", "input_shape")}
 
 
 def cache_key(model_cfg: dict, dataset_cfg: dict, train_cfg: dict, fingerprint: str) -> str:
@@ -136,6 +136,12 @@ def load_or_train(model_cfg: dict, dataset_cfg: dict, train_cfg: dict, cache_dir
         load_checkpoint(model, model_cfg["checkpoint"])
         return model.eval(), {"key": None, "path": str(model_cfg["checkpoint"]), "trained": False,
                               "train_s": 0.0, "source": "checkpoint"}
+    if getattr(model, "aimc_pretrained", False):
+        # Builders that load given weights (torchvision ImageNet weights or a weights file) mark the model:
+        # it is evaluated as built, never trained or cached; the key identifies config + loaded weights.
+        key = canonical_hash({"format": CACHE_FORMAT, "model": model_cfg, "weights": model.aimc_weights_id})
+        return model.eval(), {"key": key, "path": model_cfg.get("weights_path"), "trained": False,
+                              "train_s": 0.0, "source": "pretrained"}
     if dataset_cfg.get("train_augment") not in (None, "none"):
         train_cfg = {**train_cfg, "augment": dataset_cfg["train_augment"]}
     x, y = load_split(dataset_cfg["name"], "train", data_dir=dataset_cfg.get("data_dir"),
