@@ -10,7 +10,7 @@ from aimcbench.models import build_model
 from aimcbench.train.cache import cache_key
 from aimcbench.train.narelu import NoiseAwareReLU, finetune_narelu, noise_aware_copy
 
-SPEC = {"profile": "crossbar", "adc_bits": 4, "optimized": True, "epochs": 1, "lr": 0.001, "samples": 32}
+SPEC = {"profile": "crossbar", "adc_bits": 4, "optimized": False, "epochs": 1, "lr": 0.001, "samples": 32}
 
 
 def test_expected_clipped_relu_matches_monte_carlo():

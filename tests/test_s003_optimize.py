@@ -66,33 +66,44 @@ def test_current_limit_binds_and_matches_brute_force():
     assert g_r == pytest.approx(best[1], rel=0.02)
 
 
-def test_optimize_writes_profiles_that_sweep_accepts(tmp_path):
+def test_optimize_writes_profiles_that_sweep_accepts(tmp_path, monkeypatch):
+    from aimcbench.cli import main
+
+    monkeypatch.chdir(tmp_path)  # in-process Hydra runs (faster than subprocesses); outputs stay in tmp_path
     out = tmp_path / "opt"
     common = ["model=mlp", "model.hidden=[16]", "dataset=synthetic", "train=quick", "threads=1"]
-    r = aimc("optimize", *common, "optimize.adc_bits=[4]", "optimize.samples=32", f"optimize.out_dir={out}",
-             f"hydra.run.dir={tmp_path / 'run'}")
-    assert r.returncode == 0, r.stderr[-2000:]
+    main(["optimize", *common, "optimize.adc_bits=[4]", "optimize.samples=32", f"optimize.out_dir={out}",
+          f"hydra.run.dir={tmp_path / 'run'}"])
     prof = yaml.safe_load((out / "hardware" / "crossbar_opt_b4.yaml").read_text())
     assert prof["adc"]["bits"] == 4 and set(prof["per_layer"]) == {"1", "3"}
     assert all(10.0 <= v["g_min_uS"] < v["g_max_uS"] <= 100.0 and v["adc_bound"] > 0 for v in prof["per_layer"].values())
     assert (out / "optimize.csv").is_file()
-    r = aimc("sweep", "--config-dir", str(out), "hardware=crossbar_opt_b4", *common, "sweep.values=[4]",
-             "mc.chips=2", "eval.n=32", f"hydra.run.dir={tmp_path / 'sweep'}")
-    assert r.returncode == 0, r.stderr[-2000:]
+    main(["sweep", "--config-dir", str(out), "hardware=crossbar_opt_b4", *common, "sweep.values=[4]", "mc.chips=2",
+          "eval.n=32", f"hydra.run.dir={tmp_path / 'sweep'}"])
     assert (tmp_path / "sweep" / "percentiles.csv").is_file()
 
 
+def test_bad_input_exits_2_with_one_line_in_a_subprocess(tmp_path):
+    r = aimc("optimize", "optimize.adc_bits=[1]", f"hydra.run.dir={tmp_path}")
+    assert r.returncode == 2
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("aimc: error: optimize.adc_bits"), r.stderr
+
+
 @pytest.mark.parametrize("args,key", [
-    (["optimize.adc_bits=[1]"], "optimize.adc_bits"),
     (["hardware=pcm"], "hardware"),
     (["optimize.g_max_hi_uS=5"], "optimize.g_max_hi_uS"),
     (["hardware.per_layer={fc: {gmax: 3}}"], "hardware.per_layer.fc.gmax"),
+    (["optimize.fs_max_uA=-1"], "optimize.fs_max_uA"),
 ])
-def test_bad_input_exits_2_with_one_line(args, key, tmp_path):
-    r = aimc("optimize", *args, f"hydra.run.dir={tmp_path}")
-    assert r.returncode == 2
-    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith(f"aimc: error: {key}"), r.stderr
+def test_bad_input_exits_2_with_one_line(args, key, tmp_path, capsys):
+    from aimcbench.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["optimize", *args, f"hydra.run.dir={tmp_path}"])
+    assert exc.value.code == 2
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"aimc: error: {key}"), lines
 
 
 def test_per_layer_overrides_reach_the_layer():
