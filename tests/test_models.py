@@ -181,4 +181,4 @@ def test_bad_requests():
 
 
 def test_registry_complete():
-    assert set(MODELS) == {"mlp", "dae", "vgg_block", "wrn16_8", "resnet_cifar"}
+    assert set(MODELS) == {"mlp", "dae", "vgg_block", "wrn16_8", "resnet_cifar", "maskrcnn", "torchvision"}

@@ -8,10 +8,22 @@ Public API::
 from .errors import DataError
 from .idx import read_idx, write_idx
 from .images import default_image_path, load_coco, load_images
-from .loaders import DATASETS, data_root, load_split
+from .imagenet import load_imagenet
+from .loaders import DATASETS, data_root
+from .loaders import load_split as _load_split_files
 
 # Image files for detection models (aimcbench.data.images; load_images, not load_split, serves it).
 DATASETS["images"] = {"input_shape": None, "num_classes": 91, "sizes": (0, None)}
+# ImageNet validation set from a local ImageFolder (aimcbench.data.imagenet); no train split.
+DATASETS["imagenet"] = {"input_shape": (3, 224, 224), "num_classes": 1000, "sizes": (0, 50_000)}
 
-__all__ = ["DATASETS", "DataError", "data_root", "default_image_path", "load_coco", "load_images", "load_split",
+
+def load_split(name: str, split: str, data_dir=None, limit: int | None = None, seed: int = 0):
+    """Load one split as (x, y); imagenet goes to aimcbench.data.imagenet, the rest to loaders.load_split."""
+    if name == "imagenet":
+        return load_imagenet(split, data_dir=data_dir, limit=limit, seed=seed)
+    return _load_split_files(name, split, data_dir=data_dir, limit=limit, seed=seed)
+
+
+__all__ = ["DATASETS", "DataError", "data_root", "default_image_path", "load_coco", "load_imagenet", "load_images", "load_split",
            "read_idx", "write_idx"]

@@ -18,6 +18,7 @@ from .dae import DenoisingAutoencoder
 from .maskrcnn import build_maskrcnn
 from .mlp import MLP
 from .resnet import CifarResNet
+from .torchvision_cls import build_torchvision
 from .vgg import VGGBlock
 from .wrn import WideResNet
 
@@ -28,6 +29,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "wrn16_8": WideResNet,
     "resnet_cifar": CifarResNet,
     "maskrcnn": build_maskrcnn,  # a builder function (torchvision model), not a class
+    "torchvision": build_torchvision,  # torchvision classifiers by arch (resnet18 ... mobilenet_v2), builder function
 }
 
 
