@@ -24,8 +24,14 @@ def _weights(run_dir: Path) -> str:
 
 
 def _meds(run_dir: Path, metric: str, values) -> list[float]:
+    """Median (p50) of ``metric`` at each axis value. mask_iou is NaN where a chip matched nothing; where the
+    point exists (det_f1 present) that counts as mask agreement 0 (the masks are lost)."""
     table = load_table(Path(run_dir))
-    return [metric_at(table, metric, v) for v in values]
+    meds = [metric_at(table, metric, v) for v in values]
+    if metric == "mask_iou":
+        meds = [0.0 if math.isnan(m) and not math.isnan(metric_at(table, "det_f1", v)) else m
+                for m, v in zip(meds, values)]
+    return meds
 
 
 def _fmt(values, meds, unit: str = "") -> str:
