@@ -55,6 +55,10 @@ def model_kwargs(model_cfg: dict) -> dict:
     return {k: v for k, v in model_cfg.items() if k not in ("name", "task", "checkpoint", "input_shape")}
 
 
+# Train keys that join the cache key only when set (null, "none" or 0 = off), so older entries keep their keys.
+_OPTIONAL_TRAIN_KEYS = ("noise_injection", "aware", "augment", "narelu")
+
+
 def cache_key(model_cfg: dict, dataset_cfg: dict, train_cfg: dict, fingerprint: str) -> str:
     """The cache key of a trained model (see module docstring for what it covers)."""
     return canonical_hash({
@@ -63,7 +67,7 @@ def cache_key(model_cfg: dict, dataset_cfg: dict, train_cfg: dict, fingerprint: 
         "dataset": {k: v for k, v in dataset_cfg.items() if k != "data_dir"},
         # threads: speed only; noise_injection, aware and augment only when set, so plain models keep their keys
         "train": {k: v for k, v in train_cfg.items()
-                  if k != "threads" and not (k in ("noise_injection", "aware", "augment", "narelu") and v in (None, "none"))},
+                  if k != "threads" and not (k in _OPTIONAL_TRAIN_KEYS and v in (None, "none", 0))},
         "data": fingerprint,
     })
 
