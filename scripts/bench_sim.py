@@ -2,9 +2,11 @@
 
     python scripts/bench_sim.py                 # MLP 784-256-128-10 on 10,000 inputs, small CNN; pcm; 100 chips
     python scripts/bench_sim.py --chips 40 --profile rram --models cnn --device cuda
+    python scripts/bench_sim.py --models wrn16_8 --profile rram_l3 --chips 8 --batch 32   # study 002's WRN
 
 Prints one row per model: digital forward seconds, batched seconds per chip, ratio to digital (aihwkit: 6-11 on a
-2-core CPU), one-chip-at-a-time seconds per chip, and the speed-up of batching.
+2-core CPU), one-chip-at-a-time seconds per chip, the speed-up of batching, and images per second: digital, and
+per chip (a chip's share of the batched pass).
 """
 
 from __future__ import annotations
@@ -96,11 +98,12 @@ def main() -> None:
     a = p.parse_args()
     print(f"device={a.device} threads={torch.get_num_threads()} profile={a.profile} {' '.join(a.set)} chips={a.chips}")
     print(f"{'model':8s} {'batch':>6s} {'digital s':>10s} {'s/chip':>10s} {'x digital':>10s} "
-          f"{'loop s/chip':>12s} {'batching speed-up':>18s}")
+          f"{'loop s/chip':>12s} {'batching speed-up':>18s} {'digital img/s':>14s} {'img/s/chip':>11s}")
     for name in a.models.split(","):
         r = bench(name, a.profile, a.set, a.chips, a.loop_chips, a.batch, a.device, a.repeat)
         print(f"{r['model']:8s} {r['batch']:6d} {r['digital_s']:10.4f} {r['per_chip_s']:10.4f} {r['ratio']:10.2f} "
-              f"{r['loop_per_chip_s']:12.4f} {r['speedup']:18.2f}")
+              f"{r['loop_per_chip_s']:12.4f} {r['speedup']:18.2f} {r['batch'] / r['digital_s']:14.1f} "
+              f"{r['batch'] / r['per_chip_s']:11.1f}")
 
 
 if __name__ == "__main__":

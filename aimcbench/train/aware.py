@@ -90,7 +90,10 @@ def finetune_aware(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, tra
                         group["lr"] = lr_at(aware, done / per_epoch)
                     idx = order[start:start + bs]
                     xb = augment_batch(x[idx], augment, gen).to(device)
-                    loss = F.cross_entropy(model(xb), y[idx].to(device))
+                    # Mixed precision on a GPU for the digital parts (batch norm, pooling); analog layers stay fp32.
+                    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=str(device).startswith("cuda")):
+                        logits = model(xb)
+                    loss = F.cross_entropy(logits.float(), y[idx].to(device))
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()

@@ -164,6 +164,11 @@ class HardwareAware:
         return F.linear(v, w)
 
     def _forward(self, name: str, mod: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        # The quantizers need float32 even inside a mixed-precision step (bf16 has 8 bits of mantissa).
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return self._forward_fp32(name, mod, x.float())
+
+    def _forward_fp32(self, name: str, mod: nn.Module, x: torch.Tensor) -> torch.Tensor:
         w = mod.weight
         w_max = w.detach().abs().max().clamp(min=1e-12)
         weights = self._weights(w / w_max)

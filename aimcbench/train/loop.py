@@ -104,10 +104,19 @@ def train_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: 
     augment = cfg.get("augment") or "none"
     noise_gen = torch.Generator().manual_seed(int(cfg["seed"]) + 2)  # own stream: shuffles stay as without noise
 
+    # On a GPU: bf16 autocast (no loss scaling needed) and channels_last for conv nets; the CPU path is unchanged.
+    cuda = str(device).startswith("cuda")
+    channels_last = cuda and any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+
     def forward(inp: torch.Tensor) -> torch.Tensor:
-        if not inject:
-            return model(inp)
-        return torch.func.functional_call(model, noisy_parameters(model, inject, noise_gen), (inp,))
+        if channels_last and inp.dim() == 4:
+            inp = inp.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+            if not inject:
+                return model(inp).float()
+            return torch.func.functional_call(model, noisy_parameters(model, inject, noise_gen), (inp,)).float()
 
     recent: list[float] = []
     bar = tqdm(total=steps, desc="train", disable=not progress, leave=False, unit="step")
