@@ -18,20 +18,20 @@ from aimcbench.models import build_model
 from aimcbench.models.torchvision_cls import ARCHS, TorchvisionLoadError
 from aimcbench.train import CheckpointError, load_or_train
 
-from conftest import aimc, compose, needs_sim
+from conftest import compose, needs_sim
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHS))
 def test_each_arch_builds_random_and_gives_logits(arch):
     """weights=None: seeded random init, [B, num_classes] logits on small inputs, not marked pretrained."""
-    model = build_model("torchvision", arch=arch, num_classes=5, cifar_stem=True, seed=3)
+    model = build_model("torchvision", arch=arch, num_classes=5, seed=3)  # ImageNet stem: 32 px -> 8 px, cheap
     with torch.no_grad():
         y = model(torch.randn(2, 3, 32, 32))
     assert y.shape == (2, 5) and torch.isfinite(y).all()
     assert model.aimc_pretrained is False and not model.training
     if arch == "resnet18":  # same seed -> same weights; another seed -> other weights
-        same = build_model("torchvision", arch=arch, num_classes=5, cifar_stem=True, seed=3)
-        other = build_model("torchvision", arch=arch, num_classes=5, cifar_stem=True, seed=4)
+        same = build_model("torchvision", arch=arch, num_classes=5, seed=3)
+        other = build_model("torchvision", arch=arch, num_classes=5, seed=4)
         assert torch.equal(same.fc.weight, model.fc.weight) and not torch.equal(other.fc.weight, model.fc.weight)
 
 
@@ -48,16 +48,16 @@ def test_cifar_stem_keeps_spatial_resolution():
 
 
 def test_weights_path_round_trip_and_marks_pretrained(tmp_path):
-    src = build_model("torchvision", arch="mobilenet_v2", num_classes=4, seed=1)
+    src = build_model("torchvision", arch="resnet18", num_classes=4, seed=1)
     path = tmp_path / "w.pt"
     torch.save(src.state_dict(), path)
-    loaded = build_model("torchvision", arch="mobilenet_v2", num_classes=4, seed=2, weights_path=str(path))
-    x = torch.randn(2, 3, 64, 64)
+    loaded = build_model("torchvision", arch="resnet18", num_classes=4, seed=2, weights_path=str(path))
+    x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(src(x), loaded(x))
     assert loaded.aimc_pretrained is True and loaded.aimc_weights_id.startswith("file:")
     # the training cache returns it as given, without training
-    model, info = load_or_train({"name": "torchvision", "task": "classification", "arch": "mobilenet_v2",
+    model, info = load_or_train({"name": "torchvision", "task": "classification", "arch": "resnet18",
                                  "num_classes": 4, "weights_path": str(path)}, {"name": "imagenet"}, {"seed": 0})
     assert info["source"] == "pretrained" and info["trained"] is False and info["key"]
     with torch.no_grad():
@@ -91,13 +91,18 @@ def test_imagenet_weights_unavailable_names_the_key_and_weights_path(monkeypatch
     assert msg.startswith("model.weights=imagenet") and "model.weights_path" in msg and "\n" not in msg
 
 
-def test_bad_weights_path_exits_2_through_aimc_sweep(tmp_path):
-    res = aimc("sweep", "model=resnet18", f"model.weights_path={tmp_path / 'missing.pth'}", "dataset=imagenet",
-               f"dataset.data_dir={tmp_path}", "mc.chips=1", "eval.n=2", "sweep.values=[8]", "threads=1",
-               f"hydra.run.dir={tmp_path / 'run'}", env={"AIMC_NO_DOWNLOAD": "1"}, timeout=120)
-    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    assert res.returncode == 2, res.stderr[-2000:]
-    assert len(lines) == 1 and lines[0].startswith("aimc: error: model.weights_path:"), res.stderr
+def test_bad_weights_path_exits_2_through_aimc_sweep(tmp_path, monkeypatch, capsys):
+    from aimcbench.cli import main
+
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    with pytest.raises(SystemExit) as info:
+        main(["sweep", "model=resnet18", f"model.weights_path={tmp_path / 'missing.pth'}", "dataset=imagenet",
+              f"dataset.data_dir={tmp_path}", "mc.chips=1", "eval.n=2", "sweep.values=[8]", "threads=1",
+              f"hydra.run.dir={tmp_path / 'run'}"])
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert info.value.code == 2, err[-2000:]
+    assert len(lines) == 1 and lines[0].startswith("aimc: error: model.weights_path:"), err
     assert "missing.pth" in lines[0]
 
 
