@@ -115,8 +115,10 @@ def command_line(run: str, index: int, entry_dir: Path, scale_overrides: list[st
 
 def _last_line(text: str) -> str:
     """The last non-empty line of a log (what a failing aimc command says), shortened to one line."""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return (lines[-1] if lines else "no output")[:200]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "HYDRA_FULL_ERROR" not in ln]
+    # Hydra ends a failed job with a hint line; the exception's own line (SomeError: ...) says more
+    errors = [ln for ln in lines if re.match(r"^([\w.]*(Error|Exception)\b|aimc[\w-]*: error:)", ln)]
+    return ((errors or lines)[-1] if lines else "no output")[:200]
 
 
 def run_entry(entry: dict, out_root: Path, scale: str, extra: list[str], timeout_s: float | None,
