@@ -138,7 +138,8 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
         "checkpoint": _str(null=True),
         "num_classes": _int(2),
     },
-    "dataset": {"name": _choice(*DATASETS), "data_dir": _str(null=True), "shape": _int_list(1, empty=False),
+    "dataset": {"name": _choice(*DATASETS, "images"), "data_dir": _str(null=True),
+                "shape": _int_list(1, empty=False),
                 "train_augment": _choice("none", "crop_flip"),
                 # dataset=images (detection): image files, resize, optional COCO val2017
                 "paths": (lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v), "a list of file paths"),

@@ -11,9 +11,8 @@ from .images import default_image_path, load_coco, load_images
 from .imagenet import load_imagenet
 from .loaders import DATASETS, data_root
 from .loaders import load_split as _load_split_files
-
-# Image files for detection models (aimcbench.data.images; load_images, not load_split, serves it).
-DATASETS["images"] = {"input_shape": None, "num_classes": 91, "sizes": (0, None)}
+# dataset=images (image files for detection models) is served by aimcbench.data.images, not load_split, so it
+# is not in DATASETS (a registry of fixed-shape classification sets); the config schema lists it separately.
 # ImageNet validation set from a local ImageFolder (aimcbench.data.imagenet); no train split.
 DATASETS["imagenet"] = {"input_shape": (3, 224, 224), "num_classes": 1000, "sizes": (0, 50_000)}
 
