@@ -241,7 +241,7 @@ def test_normalized_p75_divides_each_sweep_by_its_reference(tmp_path):
     for i, (hw, inj) in enumerate([("rram_l1", 0), ("rram_l2", 0), ("rram_l1", 0.06), ("rram_l2", 0.06)]):
         label = f"hardware={hw} train.noise_injection={inj}"
         jobs[label] = write_sweep(tmp_path / "multi" / str(i), label=label, seed=i)
-    written = merge_sweeps([tmp_path / "multi"], tmp_path / "out", normalize_to="hardware=rram_l1")
+    written = merge_sweeps([tmp_path / "multi"], tmp_path / "out", normalize_to="hardware:rram_l1")
     norm = pd.read_csv(tmp_path / "out" / "normalized_p75.csv")
     assert (tmp_path / "out" / "normalized_p75_accuracy.png").read_bytes()[:8] == PNG_MAGIC
     assert tmp_path / "out" / "normalized_p75.csv" in written

@@ -190,6 +190,7 @@ def merge_sweeps(dirs, out_dir: str | os.PathLike, normalize_to: str | None = No
     if normalize_to:
         from .normalize import normalized_plot, normalized_table, reference_pairs
 
+        normalize_to = normalize_to if "=" in normalize_to else normalize_to.replace(":", "=", 1)
         norm = normalized_table(tables, labels, reference_pairs(sweeps, normalize_to), stat)
         written.append(_write_csv(norm, out / f"normalized_{stat}.csv"))
         for axis in axes:

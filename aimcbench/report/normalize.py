@@ -1,8 +1,8 @@
 """Study 002 Figs. 8b and 9b: a percentile of every sweep divided by that of its reference sweep, point by point.
 
 The reference of a sweep is the sweep whose job overrides are the same except one key, set to a given value:
-``normalize_to="hardware=rram_l1"`` divides each level-2 sweep (hardware=rram_l2 train.noise_injection=0.0624 ...)
-by the level-1 sweep with the same training injection, as Fig. 8b does; ``normalize_to="train.aware.lr_schedule=..."``
+``normalize_to="hardware:rram_l1"`` (or ``hardware=rram_l1``) divides each level-2 sweep (hardware=rram_l2 train.noise_injection=0.0624 ...)
+by the level-1 sweep with the same training injection, as Fig. 8b does; ``normalize_to="train:level3_wrn"``
 compares learning-rate choices as Fig. 9b. The 75th percentile over chips is the study's figure of merit.
 """
 
@@ -24,8 +24,11 @@ def _terms(sweep: Sweep) -> dict[str, str]:
 
 def reference_pairs(sweeps: list[Sweep], normalize_to: str) -> list[tuple[int, int]]:
     """(sweep index, reference index) for every sweep that has a reference other than itself."""
+    if "=" not in normalize_to and ":" in normalize_to:
+        # key:value spares the shell quoting Hydra needs for an '=' inside a value
+        normalize_to = normalize_to.replace(":", "=", 1)
     if "=" not in normalize_to:
-        raise ReportError(f"normalize_to: must look like key=value, e.g. hardware=rram_l1 (got {normalize_to!r})")
+        raise ReportError(f"normalize_to: must look like key:value, e.g. hardware:rram_l1 (got {normalize_to!r})")
     key = normalize_to.split("=", 1)[0]
     terms = [_terms(s) for s in sweeps]
     index = {frozenset(t.values()): i for i, t in enumerate(terms)}
