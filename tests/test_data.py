@@ -334,4 +334,4 @@ def test_bad_name_split_limit():
 
 def test_datasets_metadata():
     for name, meta in DATASETS.items():
-        assert len(meta["input_shape"]) == 3 and meta["num_classes"] in (10, 100)
+        assert len(meta["input_shape"]) == 3 and meta["num_classes"] in (10, 100, 1000)  # 1000: imagenet

@@ -64,7 +64,8 @@ def load_imagenet(split: str, data_dir=None, limit: int | None = None, seed: int
         raise DataError(f"limit must be a positive integer or None, got {limit!r}")
     if split == "train":
         raise DataError("dataset imagenet has no train split here (only the validation set is read); use "
-                        "pretrained weights: model.weights=imagenet or model.weights_path=FILE")
+                        "pretrained weights (model.weights=imagenet or model.weights_path=FILE) and nothing that "
+                        "needs training images (training, mitigation.nabn)")
     if split not in ("test", "val"):
         raise DataError(f"unknown split '{split}' for dataset imagenet; allowed: test (the validation set)")
     if not (isinstance(resize, int) and isinstance(crop, int) and 1 <= crop <= resize):
