@@ -7,7 +7,7 @@ import json
 import hydra
 from omegaconf import DictConfig
 
-from ._common import check_config, config_dir, exits_on_user_error, plain
+from ._common import UsageError, check_config, config_dir, exits_on_user_error, plain
 
 
 @exits_on_user_error
@@ -23,6 +23,9 @@ def run(cfg: DictConfig) -> None:
 
     data = plain(cfg)
     check_config(data)
+    if data["model"].get("task") == "detection":
+        raise UsageError("model", f"{data['model']['name']} is a detection model with given weights (COCO, "
+                                  "model.weights_path or random); aimc train has nothing to train: use aimc sweep")
     device = pick_device(data.get("device", "cpu"))
     model, info = load_or_train(data["model"], data["dataset"], data["train"], cache_dir=data.get("cache_dir"),
                                 device=device)
