@@ -17,11 +17,15 @@ PERCENTILES = "percentiles.csv"
 
 
 def find_tables(root: Path) -> list[Path]:
-    """percentiles.csv of ``root`` itself (a run dir) or of every job dir below it (a -m sweep dir)."""
+    """percentiles.csv of every job dir below ``root`` (a -m sweep dir), else of ``root`` itself (a run dir).
+
+    Job dirs come first: `aimc report` over a sweep dir also writes a merged percentiles.csv at its top.
+    """
     root = Path(root)
-    if (root / PERCENTILES).is_file():
-        return [root / PERCENTILES]
-    return sorted(p for p in root.glob(f"*/{PERCENTILES}"))
+    jobs = sorted(p for p in root.glob(f"*/{PERCENTILES}") if (p.parent / "config.yaml").is_file())
+    if jobs:
+        return jobs
+    return [root / PERCENTILES] if (root / PERCENTILES).is_file() else []
 
 
 def load_table(run_dir: Path) -> pd.DataFrame | None:
