@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 
-from aimcbench.train.cache import CheckpointError
+from aimcbench.train.cache import CheckpointError, read_state_dict
 
 
 class MaskRCNNLoadError(CheckpointError):
@@ -34,16 +34,7 @@ def _no_resize(image: torch.Tensor, target=None):
 
 
 def _load_state(path: str) -> dict:
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise MaskRCNNLoadError(f"model.weights_path: no file {str(p)!r}")
-    try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file is the user's input problem
-        raise MaskRCNNLoadError(f"model.weights_path: cannot read {str(p)!r} as a state dict ({type(err).__name__})")
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    return state
+    return read_state_dict(path, "model.weights_path", MaskRCNNLoadError)
 
 
 def build_maskrcnn(weights: str | None = "auto", weights_path: str | None = None, seed: int = 0,

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from aimcbench.train.cache import CheckpointError
+from aimcbench.train.cache import CheckpointError, read_state_dict
 
 # arch -> name of torchvision's weights enum (each has IMAGENET1K_V1)
 ARCHS: dict[str, str] = {
@@ -79,17 +79,7 @@ def _imagenet_model(arch: str, num_classes: int, cifar_stem: bool) -> tuple[nn.M
 def _load_file(model: nn.Module, arch: str, path: str) -> str:
     """Load a state dict file into ``model``; return its sha256 (the weights' identity)."""
     p = Path(path).expanduser()
-    if not p.is_file():
-        raise TorchvisionLoadError(f"model.weights_path: no file {str(p)!r}")
-    try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file is the user's input problem
-        raise TorchvisionLoadError(f"model.weights_path: cannot read {str(p)!r} as a torch state dict "
-                                   f"({type(err).__name__})") from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise TorchvisionLoadError(f"model.weights_path: {str(p)!r} holds a {type(state).__name__}, not a state dict")
+    state = read_state_dict(p, "model.weights_path", TorchvisionLoadError)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:

@@ -70,6 +70,14 @@ def quantize_levels(frac: torch.Tensor, bits: Optional[int]) -> torch.Tensor:
     return torch.round(frac * n) / n
 
 
+def quantize_symmetric(w_norm: torch.Tensor, bits: Optional[int]) -> torch.Tensor:
+    """Round normalized signed weights in [-1, 1] to 2^bits - 1 symmetric levels (bits None: unchanged)."""
+    if bits is None:
+        return w_norm
+    n = 2 ** (bits - 1) - 1
+    return torch.round(w_norm * n) / n
+
+
 @dataclass
 class Programmed:
     """Conductance pairs of a chunk of chips, [Kc, out, in] each, in uS (g_prog: right after programming)."""
@@ -159,10 +167,7 @@ class WeightNoiseDevice:
 
     def quantized(self, w_norm: torch.Tensor) -> torch.Tensor:
         """Uniform symmetric weight quantization with 2^bits - 1 levels over [-max|W|, max|W|]."""
-        if self.bits is None:
-            return w_norm
-        n = 2 ** (self.bits - 1) - 1
-        return torch.round(w_norm * n) / n
+        return quantize_symmetric(w_norm, self.bits)
 
     def program(self, w_norm: torch.Tensor, gens: Sequence[torch.Generator]) -> torch.Tensor:
         """The static part per chip: study 001's W(1 + alpha N), or study 004's spatial factor N_S."""
@@ -198,16 +203,9 @@ class SignedDevice:
         self.bits = hw.device.program_bits
         self.variation = hw.device.variation
 
-    def quantized(self, w_norm: torch.Tensor) -> torch.Tensor:
-        """Symmetric uniform quantization of normalized weights in [-1, 1] (bits None: unchanged)."""
-        if self.bits is None:
-            return w_norm
-        n = 2 ** (self.bits - 1) - 1
-        return torch.round(w_norm * n) / n
-
     def program(self, w_norm: torch.Tensor, gens: Sequence[torch.Generator]) -> torch.Tensor:
         """Normalized signed weights of every chip of the chunk, [Kc, out, in]."""
-        w = self.quantized(w_norm)
+        w = quantize_symmetric(w_norm, self.bits)
         if self.variation == 0:
             return w.expand(len(gens), *w.shape).clone()
         noise = randn_chips(w.shape, gens, w.device)

@@ -72,19 +72,27 @@ def cache_key(model_cfg: dict, dataset_cfg: dict, train_cfg: dict, fingerprint: 
     })
 
 
-def load_checkpoint(model: torch.nn.Module, path: str | os.PathLike) -> None:
-    """Load a user's state dict into ``model``; raise CheckpointError with one line if it does not fit."""
+def read_state_dict(path: str | os.PathLike, key: str, error: type[CheckpointError] = CheckpointError) -> dict:
+    """A state dict from a user's file (also one saved as {"state_dict": ...}); one-line ``error`` naming ``key``
+    when the file is missing, unreadable or holds something else. Shared by model.checkpoint and weights_path."""
     p = Path(path).expanduser()
     if not p.is_file():
-        raise CheckpointError(f"model.checkpoint: no file {str(p)!r}")
+        raise error(f"{key}: no file {str(p)!r}")
     try:
         state = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file is the user's input problem
-        raise CheckpointError(f"model.checkpoint: cannot read {str(p)!r} as a torch state dict ({type(err).__name__})")
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        raise error(f"{key}: cannot read {str(p)!r} as a torch state dict ({type(err).__name__})") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise CheckpointError(f"model.checkpoint: {str(p)!r} holds a {type(state).__name__}, not a state dict")
+        raise error(f"{key}: {str(p)!r} holds a {type(state).__name__}, not a state dict")
+    return state
+
+
+def load_checkpoint(model: torch.nn.Module, path: str | os.PathLike) -> None:
+    """Load a user's state dict into ``model``; raise CheckpointError with one line if it does not fit."""
+    p = Path(path).expanduser()
+    state = read_state_dict(p, "model.checkpoint")
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
