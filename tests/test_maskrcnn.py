@@ -169,7 +169,7 @@ def _fake_run(path, source, rows):
 
 
 def test_claim_checks_judge_coco_runs_only_and_survive_missing_results(tmp_path):
-    from aimcbench.report import claims_s000_seg as c
+    from aimcbench.studies.s000 import claims_seg as c
 
     rows = [(1.5, "mask_iou", 0.9), (2.1, "mask_iou", 0.5), (1.5, "label_retention", 1.0),
             (2.1, "label_retention", 0.9)]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -26,13 +25,10 @@ class UsageError(ValueError):
 
 
 def config_dir() -> Path:
-    """The configs/ directory: $AIMC_CONFIG_DIR, else the repository's top-level ``configs/``."""
-    env = os.environ.get("AIMC_CONFIG_DIR")
-    if env:
-        return Path(env).resolve()
-    import aimcbench
+    """The packaged configs directory (``aimcbench/configs``)."""
+    from aimcbench.configs import CONFIG_DIR
 
-    return Path(aimcbench.__file__).resolve().parents[1] / "configs"
+    return CONFIG_DIR
 
 
 def _dirname(override_dirname: str) -> str:
@@ -169,7 +165,7 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
              "score_threshold": _num(0)},  # detection: predictions kept for the metrics
     "sweep": {
         "key": _str(), "values": (lambda v: isinstance(v, list) and len(v) > 0, "a non-empty list"),
-        "log": _bool(), "label": _str(), "fixed": (lambda v: isinstance(v, list) and all(
+        "log": _bool(), "label": _str(), "loglog": _bool(), "fixed": (lambda v: isinstance(v, list) and all(
             isinstance(s, str) and "=" in s for s in v), "a list of 'dotted.key=value' strings"),
     },
 }

@@ -7,19 +7,13 @@ exit with status 2.
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 
 import hydra
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
-import aimcbench
-
-# $AIMC_CONFIG_DIR lets a user point every command at their own copy of the configs
-CONFIG_DIR = os.environ.get("AIMC_CONFIG_DIR") or str(
-    Path(aimcbench.__file__).resolve().parents[1] / "configs")
+from aimcbench.configs import CONFIG_DIR
 
 
 def _as_list(dirs) -> list[str]:
@@ -32,7 +26,7 @@ def _as_list(dirs) -> list[str]:
     return [str(d) for d in items if d is not None]
 
 
-@hydra.main(config_path=CONFIG_DIR, config_name="report", version_base="1.3")
+@hydra.main(config_path=str(CONFIG_DIR), config_name="report", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point: report every sweep under ``cfg.dirs`` into ``cfg.out``."""
     from aimcbench.report import ReportError, report_dirs

@@ -213,9 +213,9 @@ def detection_reference(model, cfg: dict, run_dir, device: str, meta: dict, log
     if dataset["name"] != "images":  # e.g. the sweep's default mnist: Mask R-CNN takes photographs
         from omegaconf import OmegaConf
 
-        from aimcbench.commands._common import config_dir
+        from aimcbench.configs import CONFIG_DIR
 
-        dataset = OmegaConf.to_container(OmegaConf.load(config_dir() / "dataset" / "images.yaml"), resolve=True)
+        dataset = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "dataset" / "images.yaml"), resolve=True)
         log(f"aimc: model {cfg['model']['name']} takes images: dataset={cfg['dataset']['name']} replaced by "
             f"dataset=images defaults (default image; set dataset=images dataset.paths=[...] for others)")
     meta["dataset_used"] = dataset

@@ -299,11 +299,8 @@ def _check_per_layer(hw: HardwareConfig, p: str) -> None:
 
 
 def config_dir() -> Path:
-    """The configs/ directory: $AIMC_CONFIG_DIR or the repository's top-level configs/."""
-    import os
-
-    env = os.environ.get("AIMC_CONFIG_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "configs"
+    """The packaged configs (``aimcbench/configs``; package data, so an installed wheel has them too)."""
+    return Path(__file__).resolve().parents[1] / "configs"
 
 
 def hardware_from_dict(data: dict, prefix: str = "hardware") -> HardwareConfig:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from aimcbench.report import claims_s002
+from aimcbench.studies.s002 import claims as claims_s002
 
 VARIATION = [0.0, 0.0312, 0.0624, 0.1248]
 

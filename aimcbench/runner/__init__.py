@@ -33,12 +33,11 @@ import torch
 from tqdm import tqdm
 
 from aimcbench.commands._common import point_configs
-from aimcbench.train import canonical_hash, corrupt, load_or_train
+from aimcbench.train import canonical_hash, load_or_train
 
 HASH_KEY = b"aimc_point_hash"
 SECONDS_KEY = b"aimc_point_s"
 CHIP_COLUMNS = ["point", "axis", "axis_value", "axis_label", "chip", "metric", "value"]
-LOGLOG_AXIS = "hardware.weight_noise.alpha"  # study 001: error rate vs alpha in log-log with a fitted slope
 DIGITAL_COLUMNS = ["point", "axis", "axis_value", "axis_label", "metric", "value"]
 
 
@@ -377,7 +376,7 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
             log("aimc: aimcbench.report.write_sweep_report is not available; tables and plots not written")
         else:
             write_sweep_report(run_dir)  # also draws segmentation.png for detection sweeps
-        if meta["axis"] == LOGLOG_AXIS and task == "classification":
+        if sweep.get("loglog") and task == "classification":  # a power law: error rate vs the axis in log-log
             from aimcbench.report.loglog import write_loglog
 
             fit = write_loglog(run_dir)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from aimcbench.report.claims_s000 import find_tables, missing
+from aimcbench.studies.s000.claims import find_tables, missing
 
 # "Stays near clean": NaBN p50 within this many accuracy points of the clean (eta0 = 0) p50.
 NEAR_CLEAN = 0.05

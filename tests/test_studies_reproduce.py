@@ -1,8 +1,7 @@
-"""scripts/reproduce_paper.py (issue 8): manifests, scale overrides, index page, resume, failures."""
+"""aimcbench.studies.reproduce (make reproduce-paper-figures): manifests, scale overrides, index page, resume, failures."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import textwrap
@@ -10,11 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, needs_sim
+from conftest import needs_sim
 
-_spec = importlib.util.spec_from_file_location("reproduce_paper", REPO / "scripts" / "reproduce_paper.py")
-rp = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(rp)
+import aimcbench.studies.reproduce as rp
 
 TINY = "dataset=synthetic train=quick hardware=ideal eval.n=64 eval.batch_size=32 mc.chips=3 sweep.values=[8,4]"
 
@@ -140,7 +137,8 @@ def _fake_job(path: Path, cfg: dict, values, p50, digital=0.9, metric="accuracy"
 
 
 def test_claim_checks_on_fabricated_results(tmp_path):
-    from aimcbench.report import claims_s001, claims_s004
+    from aimcbench.studies.s001 import claims as claims_s001
+    from aimcbench.studies.s004 import claims as claims_s004
 
     # study 004 Table I: vanilla collapses (90 -> 30 %), NaBN stays within 5 points -> holds
     run = tmp_path / "t1" / "run0"

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from aimcbench.report.claims_s000 import find_tables, missing
+from aimcbench.studies.s000.claims import find_tables, missing
 
 HIGH_VARIATION = (0.0624, 0.1248)   # "6-12 %" of the issue
 

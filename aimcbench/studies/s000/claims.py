@@ -185,7 +185,7 @@ def fig7(run_dirs, out_dir) -> dict:
     d = [metric_at(table, "psnr", s, "digital") for s in sig]
     if any(math.isnan(x) for x in a + d):
         return missing("input-noise points 0.16-0.80 in run0/percentiles.csv", _plot(run_dirs[0]))
-    ours = (f"PSNR (dB) by sigma, analog p50 / digital: "
+    ours = ("PSNR (dB) by sigma, analog p50 / digital: "
             + ", ".join(f"{s:g}: {x:.1f}/{y:.1f}" for s, x, y in zip(sig, a, d)))
     digital_fails = (d[3] - d[4]) > (d[2] - d[3])
     analog_gap_grows = (d[3] - a[3]) > (d[0] - a[0])

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .claims_s000 import find_tables, missing
+from aimcbench.studies.s000.claims import find_tables, missing
 
 VARIANTS = ("naive", "narelu", "optimized", "optimized+narelu")  # run1..run4
 STUDY_3BIT = 0.938
@@ -125,18 +125,9 @@ def table(run_dirs: list[Path], out_dir: Path) -> dict:
 
 def errormodel(run_dirs: list[Path], out_dir: Path) -> dict:
     """Closed-form vs Monte Carlo output MSE over g_max x full scale (0.5-2x the optimum), bits 4 and 6."""
-    import sys
+    from aimcbench.studies.s003 import errormodel as em
 
     out_dir = Path(out_dir)
-    try:
-        scripts = Path(__file__).resolve().parents[2] / "scripts"
-        sys.path.insert(0, str(scripts))
-        import s003_errormodel as em  # noqa: E402 - the validation script is the one implementation
-    except ImportError:
-        return missing("scripts/s003_errormodel.py")
-    finally:
-        if sys.path and sys.path[0].endswith("scripts"):
-            sys.path.pop(0)
     em.main(["--out", str(out_dir), "--samples", "128", "--chips", "8"])
     t = pd.read_csv(out_dir / "errormodel.csv")
     worst = float((t["ratio"] - 1).abs().max())

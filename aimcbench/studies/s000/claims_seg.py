@@ -11,7 +11,7 @@ import json
 import math
 from pathlib import Path
 
-from .claims_s000 import load_table, metric_at, missing
+from .claims import load_table, metric_at, missing
 
 
 def _weights(run_dir: Path) -> str:
