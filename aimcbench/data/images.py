@@ -3,11 +3,12 @@
 Public API::
 
     images = load_images(paths=None, max_size=512)   # [(name, float32 [3,H,W] in [0,1])], longest side <= max_size
-    default_image_path()                              # scikit-image's "astronaut" (NASA, public domain)
+    default_image_path()                              # the "astronaut" photograph (NASA, public domain)
     images, targets = load_coco(images_dir, annotations, limit=None, max_size=512)   # targets for mask mAP
 
-With no paths the default image ships with scikit-image (a dependency): a photograph of astronaut Eileen
-Collins (NASA, public domain), one person, so the person class (red in the study's colours) is exercised.
+With no paths the default image is ``_sample/astronaut.png`` inside this package (the same file as scikit-image's
+``astronaut.png``, byte for byte, so results match those made with it): a photograph of astronaut Eileen Collins
+(NASA, public domain), one person, so the person class (red in the study's colours) is exercised.
 Missing or unreadable files raise DataError with one line naming the key and the path.
 """
 from __future__ import annotations
@@ -22,13 +23,12 @@ from .errors import DataError
 
 
 def default_image_path() -> str:
-    """The default image: scikit-image's astronaut.png (public domain, shipped inside the package)."""
-    try:
-        import skimage.data
-    except ImportError:
-        raise DataError("dataset.paths: empty and scikit-image (which ships the default image) is not installed; "
-                        "pip install scikit-image or set dataset.paths=[FILE, ...]") from None
-    return str(Path(skimage.data.__file__).parent / "astronaut.png")
+    """The default image: astronaut.png (NASA, public domain), shipped as package data."""
+    path = Path(__file__).with_name("_sample") / "astronaut.png"
+    if not path.is_file():  # only a broken install lacks it
+        raise DataError(f"dataset.paths: empty and the default image {str(path)!r} is missing from this "
+                        "installation; set dataset.paths=[FILE, ...] or reinstall aimcbench")
+    return str(path)
 
 
 def _read(path: str, key: str) -> torch.Tensor:
