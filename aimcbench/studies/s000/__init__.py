@@ -1,0 +1,1 @@
+"""Study 000: presets (conf/experiment), manifests and claim checks."""

@@ -1,0 +1,1 @@
+"""Study 001: presets (conf/experiment), manifests and claim checks."""

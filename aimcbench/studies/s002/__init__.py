@@ -1,0 +1,1 @@
+"""Study 002: presets (conf/experiment), manifests and claim checks."""

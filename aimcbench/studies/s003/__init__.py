@@ -1,0 +1,1 @@
+"""Study 003: presets (conf/experiment), manifests and claim checks."""

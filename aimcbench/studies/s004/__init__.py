@@ -1,0 +1,1 @@
+"""Study 004: presets (conf/experiment), manifests and claim checks."""
