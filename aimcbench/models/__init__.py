@@ -2,52 +2,22 @@
 
 Public API::
 
-    model = build_model(name, **params)     # name in MODELS; params are the builder's keyword args
-    n = analog_parameter_count(model)       # weights + biases of all Conv2d and Linear modules
+    model = build_model(name, **params)          # name in MODELS; params are the builder's keyword args
+    model = build_from_config(model_cfg)         # a ``model`` section: registered name or _target_
+    check_model_config(model_cfg)                # validate without building (ModelError, one line)
+    load_checkpoint(model, path)                 # a user's state dict; CheckpointError if it does not fit
+    n = analog_parameter_count(model)            # weights + biases of all Conv2d and Linear modules
 
 Conv2d and Linear layers are the ones the simulator maps onto analog crossbars; everything else
 (batch norm, transposed convolutions, pooling, activations) stays digital.
 """
 from __future__ import annotations
 
-import inspect
-
 from torch import nn
 
-from .dae import DenoisingAutoencoder
-from .maskrcnn import build_maskrcnn
-from .mlp import MLP
-from .resnet import CifarResNet
-from .torchvision_cls import build_torchvision
-from .vgg import VGGBlock
-from .wrn import WideResNet
-
-MODELS: dict[str, type[nn.Module]] = {
-    "mlp": MLP,
-    "dae": DenoisingAutoencoder,
-    "vgg_block": VGGBlock,
-    "wrn16_8": WideResNet,
-    "resnet_cifar": CifarResNet,
-    "maskrcnn": build_maskrcnn,  # a builder function (torchvision model), not a class
-    "torchvision": build_torchvision,  # torchvision classifiers by arch (resnet18 ... mobilenet_v2), builder function
-}
-
-
-def build_model(name: str, **params) -> nn.Module:
-    """Build model ``name`` with keyword ``params`` (e.g. build_model("mlp", hidden=[500, 500])).
-
-    Unknown names or parameters raise ValueError with one line listing what is allowed.
-    """
-    if name not in MODELS:
-        raise ValueError(f"unknown model '{name}'; allowed: {', '.join(MODELS)}")
-    cls = MODELS[name]
-    allowed = [p for p in inspect.signature(cls.__init__ if isinstance(cls, type) else cls).parameters
-               if p != "self"]
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        raise ValueError(f"model '{name}' got unknown parameter(s) {', '.join(unknown)}; "
-                         f"allowed: {', '.join(allowed)}")
-    return cls(**params)
+from .checkpoint import CheckpointError, ModelError, load_checkpoint, read_state_dict
+from .registry import (MODELS, RESERVED_KEYS, build_from_config, build_model, builder_kwargs, check_model_config,
+                       import_object, model_label, register_model)
 
 
 def analog_parameter_count(model: nn.Module) -> int:
@@ -56,4 +26,6 @@ def analog_parameter_count(model: nn.Module) -> int:
                for p in m.parameters(recurse=False))
 
 
-__all__ = ["MODELS", "analog_parameter_count", "build_model"]
+__all__ = ["MODELS", "RESERVED_KEYS", "CheckpointError", "ModelError", "analog_parameter_count", "build_from_config",
+           "build_model", "builder_kwargs", "check_model_config", "import_object", "load_checkpoint", "model_label",
+           "read_state_dict", "register_model"]

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 
-from aimcbench.train.cache import CheckpointError, read_state_dict
+from .checkpoint import CheckpointError, read_state_dict
 
 
 class MaskRCNNLoadError(CheckpointError):
@@ -112,7 +112,7 @@ def load_detection_model(model_cfg: dict) -> tuple[nn.Module, str, str]:
     import hashlib
     import json
 
-    from . import build_model
+    from .registry import build_model
 
     params = {k: v for k, v in model_cfg.items() if k not in ("name", "task", "checkpoint")}
     model = build_model(model_cfg["name"], **params)

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from aimcbench.train.cache import CheckpointError, read_state_dict
+from .checkpoint import CheckpointError, read_state_dict
 
 # arch -> name of torchvision's weights enum (each has IMAGENET1K_V1)
 ARCHS: dict[str, str] = {

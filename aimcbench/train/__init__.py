@@ -8,7 +8,8 @@ Public API::
 """
 
 from .cache import CheckpointError, cache_key, cache_root, canonical_hash, load_checkpoint, load_or_train, model_kwargs
+from .recipes import RECIPES, Recipe, pick_recipe, register_recipe
 from .loop import corrupt, evaluate_digital, noisy_parameters, total_variation, train_model
 
-__all__ = ["CheckpointError", "cache_key", "cache_root", "canonical_hash", "corrupt", "evaluate_digital",
+__all__ = ["RECIPES", "Recipe", "pick_recipe", "register_recipe", "CheckpointError", "cache_key", "cache_root", "canonical_hash", "corrupt", "evaluate_digital",
            "load_checkpoint", "load_or_train", "model_kwargs", "noisy_parameters", "total_variation", "train_model"]
