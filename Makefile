@@ -4,7 +4,7 @@ PYTHON ?= python3
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 SCALE ?= quick
 
-.PHONY: help install test test-all demo reproduce-paper-figures clean
+.PHONY: help install lint test test-all dist demo reproduce-paper-figures clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-26s %s\n", $$1, $$2}'
@@ -13,11 +13,17 @@ install:  ## install aimcbench (editable) with the test tools
 	$(PYTHON) -m pip install $(TORCH_PINS)
 	$(PYTHON) -m pip install -e ".[dev]"
 
-test:  ## fast test suite (what .ci/run runs)
+lint:  ## the import contracts (layering, no cycles; [tool.importlinter] in pyproject.toml)
+	lint-imports
+
+test:  ## fast test suite (.ci/run runs lint and this)
 	$(PYTHON) -m pytest -q -m "not slow"
 
 test-all:  ## every test, including the slow ones
 	$(PYTHON) -m pytest -q
+
+dist:  ## build the wheel and the sdist into dist/
+	$(PYTHON) -m build
 
 demo:  ## MLP on MNIST, PCM chips, ADC-bits sweep -> results/demo (table + plots)
 	$(PYTHON) -m aimcbench sweep hardware=pcm sweep=adc_bits hydra.run.dir=results/demo
