@@ -24,7 +24,7 @@ SCRIPTS = ("aimc", "aimc-sweep", "aimc-train", "aimc-tiles", "aimc-report", "aim
 
 def _run(args: list, cwd: Path, env: dict, timeout: int = 240) -> subprocess.CompletedProcess:
     return subprocess.run([str(a) for a in args], cwd=str(cwd), env=env, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +84,12 @@ def test_installed_wheel_runs_from_an_empty_directory(wheel_env):
     for script in SCRIPTS:
         assert (bindir / script).is_file(), f"console script {script} not installed"
 
-    probe = _run([bindir / "python", "-c",
-                  "import aimcbench, hydra_plugins.aimcbench_studies as p\n"
-                  "from aimcbench.sim import load_hardware\n"
-                  "from aimcbench.data import default_image_path\n"
-                  "load_hardware('pcm')\n"
-                  "print(aimcbench.__file__); print(p.__file__); print(default_image_path())"], work, env)
+    code = ("import aimcbench, hydra_plugins.aimcbench_studies as p\n"
+            "from aimcbench.sim import load_hardware\n"
+            "from aimcbench.data import default_image_path\n"
+            "load_hardware('pcm')\n"
+            "print(aimcbench.__file__); print(p.__file__); print(default_image_path())")
+    probe = _run([bindir / "python", "-c", code], work, env)
     assert probe.returncode == 0, probe.stderr[-3000:]
     venv = bindir.parent.resolve()
     for line in probe.stdout.split():
