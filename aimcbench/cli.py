@@ -1,35 +1,31 @@
-"""``aimc``: the command-line entry point.
+"""The command line: one Hydra app per command.
 
-``aimc <command> [hydra args]`` validates the arguments, then rewrites ``sys.argv`` and calls the
-command's ``@hydra.main`` function, so everything Hydra offers (overrides, ``-m``, ``--cfg job``,
-``-cd``, launchers) works unchanged. Validation happens first because Hydra reports bad overrides
-with a traceback-like message and exit status 1; here a typo'd key, a wrong type or an out-of-range
-value (also inside a ``-m`` sweep or ``sweep.values``) ends with exit status 2 and one line
-``aimc: error: <key>: <what is allowed>`` before any work starts.
+``aimc-sweep``, ``aimc-train``, ``aimc-tiles``, ``aimc-report`` and ``aimc-optimize`` are plain Hydra apps (their
+own console scripts); ``aimc <command> ARGS`` runs the same app with ARGS. Everything Hydra offers works as
+usual: overrides, ``-m``, ``--cfg job``, ``--config-dir``, ``hydra.searchpath=[...]``, launchers, sweepers and
+shell completion (``aimc sweep -sc install=bash`` completes ``aimc``'s commands and each command's keys).
+
+Settings are typed (the schema in :mod:`aimcbench.config`, registered in Hydra's ConfigStore) and validated by a
+Hydra callback before any job starts, every ``-m`` value included. A bad setting, a composition error or a user
+error inside a job ends with exit status 2 and one line ``aimc: error: <key>: <what is allowed>``.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Sequence
 
 COMMANDS = {
-    "train": ("train", "train a model digitally (or reuse the cached one) and print its test metrics"),
-    "sweep": ("sweep", "Monte Carlo sweep: program many simulated chips per point, write tables and plots"),
-    "report": ("report", "rebuild tables and plots from sweep directories; merge several sweeps"),
-    "tiles": ("tiles", "print how each analog layer maps onto crossbar arrays, and the total array count"),
-    "optimize": ("optimize", "study 003: choose each layer's conductance range and ADC full scale (convex program)"),
+    "train": "train a model digitally (or reuse the cached one) and print its test metrics",
+    "sweep": "Monte Carlo sweep: program many simulated chips per point, write tables and plots",
+    "report": "rebuild tables and plots from sweep directories; merge several sweeps",
+    "tiles": "print how each analog layer maps onto crossbar arrays, and the total array count",
+    "optimize": "choose each layer's conductance range and ADC full scale (convex program on the error model)",
 }
 
-# Hydra flags that take a value, and flags that mean "no job will run" (help, info, completion).
-VALUE_FLAGS = {"-c", "--cfg", "-p", "--package", "-cp", "--config-path", "-cn", "--config-name",
-               "-cd", "--config-dir", "--experimental-rerun"}
-NO_JOB_FLAGS = {"-h", "--help", "--hydra-help", "--version", "-i", "--info", "-sc", "--shell-completion",
-                "--experimental-rerun"}
-MULTIRUN_FLAGS = {"-m", "--multirun"}
-
-USAGE = """usage: aimc <command> [key=value ...] [hydra flags]
+USAGE = """usage: aimc <command> [key=value ...] [hydra flags]     (or: aimc-<command> ...)
 
 Monte Carlo experiments for analog in-memory computing.
 
@@ -40,40 +36,17 @@ Each command is a Hydra app: `aimc sweep --help` lists its config groups and key
 `aimc sweep --cfg job` prints the composed config, `aimc sweep -m hardware=pcm,rram` runs one
 sweep per choice. Examples:
   aimc sweep hardware=pcm sweep=adc_bits
-  aimc sweep model=dae sweep=adc_bits_mulaw mc.chips=10 eval.n=1000
+  aimc sweep model._target_=mynets.LeNet5 model.checkpoint=lenet5.pt hardware=pcm
   aimc report outputs/sweep/*
   aimc tiles model=mlp3 hardware=rram
 """
+VALUE_FLAGS = {"-c", "--cfg", "-p", "--package", "-cp", "--config-path", "-cn", "--config-name",
+               "-cd", "--config-dir", "--experimental-rerun", "-sc", "--shell-completion", "-i", "--info"}
 
 
 def usage() -> str:
     width = max(map(len, COMMANDS))
-    return USAGE.format(commands="\n".join(f"  {name:<{width}}  {desc}" for name, (_, desc) in COMMANDS.items()))
-
-
-def split_args(args: Sequence[str]) -> tuple[list[str], dict[str, str], bool, bool]:
-    """Split Hydra arguments into (overrides, flag values, multirun?, runs a job?)."""
-    overrides: list[str] = []
-    flags: dict[str, str] = {}
-    multirun, job = False, True
-    it = iter(args)
-    for arg in it:
-        name, eq, val = arg.partition("=")
-        if arg in MULTIRUN_FLAGS:
-            multirun = True
-        elif arg in NO_JOB_FLAGS or (arg.startswith("--") and name in NO_JOB_FLAGS):
-            job = False
-            if arg in VALUE_FLAGS:
-                next(it, None)
-        elif arg in VALUE_FLAGS:
-            flags[arg] = next(it, "")
-        elif arg.startswith("-") and name in VALUE_FLAGS and eq:
-            flags[name] = val
-        elif arg in ("--resolve", "-r", "--run"):
-            pass
-        else:
-            overrides.append(arg)
-    return overrides, flags, multirun, job
+    return USAGE.format(commands="\n".join(f"  {name:<{width}}  {desc}" for name, desc in COMMANDS.items()))
 
 
 def report_args(args: Sequence[str]) -> list[str]:
@@ -96,144 +69,66 @@ def report_args(args: Sequence[str]) -> list[str]:
     return out
 
 
-def _variants(overrides: list[str], multirun: bool) -> list[list[str]]:
-    """Override lists to validate: the first choice of every -m sweep, then each choice of each sweep.
+def run_command(command: str, args: Sequence[str]) -> None:
+    """Run the Hydra app of ``command`` with ``args`` (what follows the command on the command line)."""
+    from hydra._internal.utils import _run_hydra, get_args_parser
 
-    Not the full product (which can be huge): every value is checked once, with the other sweeps
-    at their first choice. Hydra's own overrides (hydra.*, hydra/...) are left to Hydra.
-    """
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import OverrideParseException
+    from aimcbench.commands._common import fail, user_errors
+    from aimcbench.commands.validation import composition_error
+    from aimcbench.config.store import register
+    from aimcbench.configs import CONFIG_DIR
 
-    from aimcbench.commands._common import UsageError
-
-    parser = OverridesParser.create()
-    choices: list[list[str]] = []
-    for text in overrides:
-        try:
-            (ov,) = parser.parse_overrides([text])
-        except OverrideParseException as err:
-            raise UsageError(text.split("=", 1)[0], f"cannot parse override {text!r} ({err.message.splitlines()[0]})")
-        if ov.is_hydra_override():
-            continue
-        key = ov.get_key_element()
-        if ov.is_sweep_override():
-            if not multirun:
-                raise UsageError(ov.key_or_group, f"{text!r} is a sweep; add -m to run one job per value, "
-                                 "or write a list as key=[a,b]")
-            if not ov.is_discrete_sweep() or ov.is_choice_sweep() and "glob(" in text:
-                continue
-            choices.append([f"{key}={v}" for v in ov.sweep_string_iterator()])
-        else:
-            choices.append([text])
-    base = [c[0] for c in choices]
-    out = [base]
-    for i, c in enumerate(choices):
-        out.extend(base[:i] + [v] + base[i + 1:] for v in c[1:])
-    return out
-
-
-def _group_options(cdir, group: str) -> list[str]:
-    return sorted(p.stem for p in (cdir / group).glob("*.yaml")) if (cdir / group).is_dir() else []
-
-
-def _composition_error(err: Exception, cdir, config_name: str, overrides: list[str]):
-    """Turn a Hydra composition error into a one-line UsageError naming the key."""
-    from hydra.errors import MissingConfigException
-
-    from aimcbench.commands._common import UsageError
-
-    if isinstance(err, MissingConfigException) and err.missing_cfg_file:
-        group, _, name = str(err.missing_cfg_file).rpartition("/")
-        if group:
-            opts = err.options or _group_options(cdir, group)
-            return UsageError(group, f"no option {name!r}; allowed: {', '.join(opts)}")
-    text = " ".join(str(err).split())
-    cause = err.__cause__
-    full_key = getattr(cause, "full_key", None)
-    if full_key and "not in struct" in str(cause):
-        parent = full_key.rpartition(".")[0]
-        return UsageError(full_key, f"unknown key{_allowed_keys(cdir, config_name, overrides, full_key, parent)}")
-    if "Could not override '" in text:
-        key = text.split("Could not override '", 1)[1].split("'", 1)[0]
-        return UsageError(key, f"cannot be set ({' '.join(str(cause or err).split())[:200]})")
-    return UsageError("config", text[:300])
-
-
-def _allowed_keys(cdir, config_name: str, overrides: list[str], bad_key: str, parent: str) -> str:
-    """'; allowed: a, b' for the keys under ``parent`` in the config composed without the bad override."""
+    register()
+    task = importlib.import_module(f"aimcbench.commands.{command}").run
+    args = report_args(args) if command == "report" else list(args)
+    parser = get_args_parser()
+    parsed = parser.parse_args(args)
+    # Hydra prints its own errors and exits 1 unless HYDRA_FULL_ERROR is set; set, they reach us and become one
+    # line with exit 2 (a user who set it gets Hydra's full traceback instead).
+    user_full = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
-        cfg = _compose(cdir, config_name, [o for o in overrides if not o.lstrip("+~").startswith(bad_key)])
-    except Exception:  # noqa: BLE001 - best effort: the message is still useful without the list
-        return ""
-    from omegaconf import OmegaConf
-
-    node = OmegaConf.select(cfg, parent) if parent else cfg
-    return f"; allowed: {', '.join(map(str, node.keys()))}" if hasattr(node, "keys") else ""
-
-
-
-def _compose(cdir, config_name: str, overrides: list[str]):
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(cdir), version_base="1.3", job_name="aimc_validate"):
-        return compose(config_name=config_name, overrides=overrides)
+        # hydra.main's own core, called with explicit arguments so `aimc <command>` needs no sys.argv rewriting.
+        _run_hydra(args=parsed, args_parser=parser, task_function=task, config_path=str(CONFIG_DIR),
+                   config_name=command)
+    except user_errors() as err:
+        if user_full:
+            raise
+        fail(str(err))
+    except Exception as err:  # noqa: BLE001 - Hydra/OmegaConf raise many types for bad input
+        if user_full or not type(err).__module__.startswith(("hydra", "omegaconf")):
+            raise
+        fail(str(composition_error(err, command)))
+    finally:
+        if not user_full:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
 
 
-def validate(command: str, args: Sequence[str]) -> None:
-    """Compose the command's config for every override variant and check it; UsageError on problems."""
-    from pathlib import Path
-
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    from aimcbench.commands import _common
-    from aimcbench.commands._common import UsageError
-
-    overrides, flags, multirun, job = split_args(args)
-    if not job:
+def _complete(args: Sequence[str]) -> None:
+    """Bash completion for ``aimc``: the installed script calls ``aimc -sc query=bash`` with COMP_LINE set; complete
+    the command name, or hand the rest of the line to that command's app (Hydra completes its keys)."""
+    line = os.environ.get("COMP_LINE", "")
+    words = line.split()
+    if len(words) < 2 or (len(words) == 2 and not line.endswith(" ")):
+        prefix = words[1] if len(words) == 2 else ""
+        print(" ".join(c for c in COMMANDS if c.startswith(prefix)))
         return
-    cdir = _common.config_dir()
-    config_name = flags.get("-cn") or flags.get("--config-name") or command
-    extra_dir = flags.get("-cd") or flags.get("--config-dir")
-    if flags.get("-cp") or flags.get("--config-path"):
-        cdir = Path(flags.get("-cp") or flags.get("--config-path")).resolve()
-    for variant in _variants(overrides, multirun):
-        if extra_dir:
-            variant = variant + [f"hydra.searchpath=[file://{Path(extra_dir).resolve()}]"]
-        try:
-            cfg = _compose(cdir, config_name, variant)
-            data = OmegaConf.to_container(cfg, resolve=True)
-        except UsageError:
-            raise
-        except (OmegaConfBaseException, Exception) as err:  # noqa: BLE001 - Hydra raises several types
-            if type(err).__module__.startswith(("hydra", "omegaconf")):
-                raise _composition_error(err, cdir, config_name, variant) from None
-            raise
-        if command == "sweep":
-            _common.check_sweep_config(data)
-        elif command in ("train", "tiles"):
-            _common.check_config(data)
-        elif command == "optimize":
-            from aimcbench.commands.optimize import check_optimize
-            from aimcbench.sim import ConfigError, hardware_from_dict
-
-            _common.check_config(data)
-            try:
-                check_optimize(data, hardware_from_dict(data["hardware"]))
-            except ConfigError as err:
-                raise UsageError(err.key, str(err).split(": ", 1)[-1]) from None
-        elif command == "report":
-            for d in data.get("dirs") or []:
-                if not Path(d).is_dir():
-                    raise UsageError("dirs", f"{d!r} is not a directory (give sweep run directories)")
+    command = words[1]
+    if command not in COMMANDS:
+        return
+    # Hydra strips the program name from COMP_LINE; drop the command word too.
+    rest = line.split(command, 1)[1]
+    os.environ["COMP_LINE"] = "aimc" + rest
+    os.environ["COMP_POINT"] = str(len(os.environ["COMP_LINE"]))
+    run_command(command, list(args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``aimc`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:2] in (["-sc", "query=bash"], ["--shell-completion", "query=bash"]):
+        _complete(args)
+        return 0
     if not args or args[0] in ("-h", "--help", "help"):
         print(usage())
         return 0
@@ -243,21 +138,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"aimc {__version__}")
         return 0
     command, rest = args[0], args[1:]
-    from aimcbench.commands._common import UsageError, fail
-
     if command not in COMMANDS:
+        from aimcbench.commands._common import fail
+
         fail(f"command: unknown {command!r}; allowed: {', '.join(COMMANDS)} (see aimc --help)")
-    if command == "report":
-        rest = report_args(rest)
-    try:
-        validate(command, rest)
-    except UsageError as err:
-        fail(str(err))
-    module = importlib.import_module(f"aimcbench.commands.{COMMANDS[command][0]}")
-    sys.argv = [f"aimc-{command}", *rest]
-    module.main()
+    run_command(command, rest)
     return 0
 
+
+def _entry(command: str):
+    def entry() -> int:
+        run_command(command, sys.argv[1:])
+        return 0
+
+    entry.__name__ = f"{command}_main"
+    entry.__doc__ = f"Entry point of the ``aimc-{command}`` console script."
+    return entry
+
+
+sweep_main = _entry("sweep")
+train_main = _entry("train")
+tiles_main = _entry("tiles")
+report_main = _entry("report")
+optimize_main = _entry("optimize")
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from conftest import FAST, aimc, needs_metrics, needs_sim
 
-from aimcbench.cli import report_args, split_args
+from aimcbench.cli import report_args
 
 
 def test_help_lists_every_command():
@@ -73,10 +73,7 @@ def test_hydra_flags_pass_through():
     assert "name: dae" in res.stdout and "key: hardware.adc.bits" in res.stdout
 
 
-def test_argument_splitting():
-    ovs, flags, multirun, job = split_args(["-m", "a=1", "--cfg", "job", "-cd", "/x", "b=2"])
-    assert ovs == ["a=1", "b=2"] and flags == {"--cfg": "job", "-cd": "/x"} and multirun and job
-    assert split_args(["--help"])[3] is False
+def test_report_directories_become_the_dirs_override():
     assert report_args(["out/a", "out/b's", "x=1", "-m"]) == ["x=1", "-m", "dirs=['out/a','out/b\\'s']"]
 
 

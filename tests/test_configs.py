@@ -59,8 +59,6 @@ def test_every_sweep_key_exists_in_every_hardware_profile():
 @pytest.mark.parametrize("override, key", [
     (["mc.chips=0"], "mc.chips"),
     (["eval.n=-5"], "eval.n"),
-    (["train.lr=fast"], "train.lr"),
-    (["+mc.chip=3"], "mc.chip"),
     (["sweep.values=[8,0]"], "hardware.adc.bits"),
     (["sweep.key=hardware.adc.bitz"], "hardware.adc.bitz"),
     (["model.hidden=[]"], "model.hidden"),
@@ -72,3 +70,15 @@ def test_bad_values_name_the_key(override, key):
         check_sweep_config(compose("sweep", override))
     assert info.value.key == key
     assert "\n" not in str(info.value) and str(info.value).startswith(key)
+
+
+@pytest.mark.parametrize("override, key", [(["train.lr=fast"], "train.lr"), (["mc.chip=3"], "mc.chip"),
+                                           (["hardware.dac.bits=[8]"], "hardware.dac.bits")])
+def test_wrong_types_and_unknown_keys_fail_while_composing_and_name_the_key(override, key, capsys):
+    """The typed schema stops these in Hydra's composition; the command line turns that into one line."""
+    from aimcbench.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["sweep", *override, "--cfg", "job"])
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2 and err.startswith(f"aimc: error: {key}:") and "\n" not in err, err

@@ -1,1 +1,1 @@
-"""The ``aimc`` subcommands; each module exposes ``main``, a ``@hydra.main`` function with its own config."""
+"""The ``aimc`` commands; each module exposes ``run(cfg)``, the Hydra task of its app (see aimcbench.cli)."""

@@ -14,10 +14,9 @@ import json
 import sys
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
-from ._common import UsageError, check_config, config_dir, exits_on_user_error, plain
+from ._common import UsageError, check_config, exits_on_user_error, plain
 
 HEADER = "# Written by `aimc optimize` (study 003): the {base} profile with per-layer [g_min, g_max] and ADC full scale\n" \
          "# minimizing the closed-form output MSE at adc.bits = {bits}. Full scales in uA: {fs}\n"
@@ -125,5 +124,3 @@ def run(cfg: DictConfig) -> None:
           f"  aimc sweep --config-dir {out_dir} hardware={paths[0].stem} model={model_name} ...")
     sys.stdout.flush()
 
-
-main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="optimize")(run)

@@ -1,6 +1,6 @@
 """`aimc report DIR...`: rebuild percentile tables and plots from sweep results, merge sweeps.
 
-Usable without the dispatcher: ``python -m aimcbench.commands.report 'dirs=[RUN_DIR,...]' out=X``.
+Also its own console script: ``aimc-report RUN_DIR... out=X``.
 Errors in the input (a missing directory, no results) print one line naming the path and
 exit with status 2.
 """
@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import sys
 
-import hydra
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
-from aimcbench.configs import CONFIG_DIR
 
 
 def _as_list(dirs) -> list[str]:
@@ -26,8 +24,7 @@ def _as_list(dirs) -> list[str]:
     return [str(d) for d in items if d is not None]
 
 
-@hydra.main(config_path=str(CONFIG_DIR), config_name="report", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> None:
     """Hydra entry point: report every sweep under ``cfg.dirs`` into ``cfg.out``."""
     from aimcbench.report import ReportError, report_dirs
 
@@ -47,6 +44,3 @@ def main(cfg: DictConfig) -> None:
     for folder in folders:
         print(f"  {folder}")
 
-
-if __name__ == "__main__":
-    main()

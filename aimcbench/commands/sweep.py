@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import sys
 
-import hydra
 from omegaconf import DictConfig
 
-from ._common import check_sweep_config, config_dir, exits_on_user_error, plain
+from ._common import check_sweep_config, exits_on_user_error, plain
 
 
 def summary(run_dir) -> str:
@@ -42,5 +41,3 @@ def run(cfg: DictConfig) -> None:
     print(summary(run_dir))
     sys.stdout.flush()
 
-
-main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="sweep")(run)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig
 
-from ._common import UsageError, check_config, config_dir, exits_on_user_error, plain
+from ._common import UsageError, check_config, exits_on_user_error, plain
 
 COLUMNS = ["layer", "input_size", "filter_shape", "columns", "row_length", "arrays_rows", "arrays_cols", "arrays"]
 
@@ -50,5 +49,3 @@ def run(cfg: DictConfig) -> None:
     print(f"{data['model']['name']} on {hw.name}:")
     print(format_plan(rows))
 
-
-main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="tiles")(run)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-import hydra
 from omegaconf import DictConfig
 
-from ._common import UsageError, check_config, config_dir, exits_on_user_error, plain
+from ._common import UsageError, check_config, exits_on_user_error, plain
 
 
 @exits_on_user_error
@@ -53,5 +52,3 @@ def run(cfg: DictConfig) -> None:
     print(f"{data['model']['name']} on {data['dataset']['name']}: {how}: {info['path']}")
     print("test " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()) + f" ({x.shape[0]} images)")
 
-
-main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")(run)

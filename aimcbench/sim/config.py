@@ -27,10 +27,20 @@ class ConfigError(ValueError):
         super().__init__(f"{key}: {message}")
 
 
+_NO_DEFAULT = dataclasses.MISSING
+
+
 def _f(doc: str, choices: tuple | None = None, lo: float | None = None, hi: float | None = None,
-       lo_open: bool = False) -> Any:
-    """A schema field: its doc string and what values are allowed (no default: YAML holds those)."""
-    return field(metadata={"doc": doc, "choices": choices, "lo": lo, "hi": hi, "lo_open": lo_open})
+       lo_open: bool = False, default: Any = _NO_DEFAULT, factory: Any = _NO_DEFAULT,
+       check: Any = None) -> Any:
+    """A schema field: its doc string, its default (``default``, or ``factory`` for lists, mappings and nested
+    settings) and what values are allowed (choices, a numeric range, or ``check(value) -> str | None`` returning
+    what is allowed when the value is not). The defaults of the hardware settings are the ``ideal`` profile:
+    exact weights and converters; every packaged profile (``configs/hardware/*.yaml``) states only how it differs."""
+    meta = {"doc": doc, "choices": choices, "lo": lo, "hi": hi, "lo_open": lo_open, "check": check}
+    if factory is not _NO_DEFAULT:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
@@ -40,23 +50,28 @@ class DeviceConfig:
     model: str = _f("device model: ideal (exact weights), pcm (aihwkit PCMLikeNoiseModel physics), rram "
                     "(study 002 cells with programming variation), rram_signed (study 002 level 1: signed weights "
                     "quantized to program_bits, variation std variation * 2 max|W| on the signed weight, one signed "
-                    "column), weight_noise (studies 001/004, on weights)",
-                    choices=("ideal", "pcm", "rram", "rram_signed", "weight_noise"))
-    g_max_uS: float = _f("largest programmable conductance in microsiemens", lo=0.0, lo_open=True)
+                    "column), weight_noise (studies 001/004, on weights), stuck_at (rram cells of which the fractions "
+                    "stuck_at_gmin_frac / stuck_at_gmax_frac are stuck at g_min / g_max, per chip)",
+                    choices=("ideal", "pcm", "rram", "rram_signed", "weight_noise", "stuck_at"), default='ideal')
+    g_max_uS: float = _f("largest programmable conductance in microsiemens", lo=0.0, lo_open=True, default=25.0)
     g_min_uS: Optional[float] = _f("smallest conductance (an idle cell) in microsiemens; null: derived from "
-                                   "on_off_ratio", lo=0.0)
+                                   "on_off_ratio", lo=0.0, default=0.0)
     on_off_ratio: Optional[float] = _f("g_max/g_min; used when g_min_uS is null (null and null: g_min = 0)",
-                                       lo=1.0, lo_open=True)
+                                       lo=1.0, lo_open=True, default=None)
     v_read_V: float = _f("read voltage at full-scale input; converts conductance to column current for an ADC "
-                         "range given in microamps", lo=0.0, lo_open=True)
-    prog_noise_scale: float = _f("PCM programming-noise multiplier (1 = aihwkit's calibrated model)", lo=0.0)
-    read_noise_scale: float = _f("PCM 1/f read-noise multiplier (1 = calibrated)", lo=0.0)
-    drift_scale: float = _f("PCM drift-exponent multiplier (0 = no drift)", lo=0.0)
+                         "range given in microamps", lo=0.0, lo_open=True, default=0.2)
+    prog_noise_scale: float = _f("PCM programming-noise multiplier (1 = aihwkit's calibrated model)", lo=0.0, default=0.0)
+    read_noise_scale: float = _f("PCM 1/f read-noise multiplier (1 = calibrated)", lo=0.0, default=0.0)
+    drift_scale: float = _f("PCM drift-exponent multiplier (0 = no drift)", lo=0.0, default=0.0)
     variation: float = _f("RRAM programming variation: std of each cell as a fraction of the conductance range "
                           "g_max - g_min (study 002; 0.0156 ... 0.1248); rram_signed: of the signed range 2 max|W|",
-                          lo=0.0)
+                          lo=0.0, default=0.0)
     program_bits: Optional[int] = _f("programming-target resolution in bits over the conductance range "
-                                     "(null: analog targets)", lo=1, hi=16)
+                                     "(null: analog targets)", lo=1, hi=16, default=None)
+    stuck_at_gmin_frac: float = _f("stuck_at: fraction in [0, 1] of the cells (each cell of a pair) stuck at g_min "
+                                   "(stuck-off), drawn per cell and chip at programming", lo=0.0, hi=1.0, default=0.0)
+    stuck_at_gmax_frac: float = _f("stuck_at: fraction in [0, 1] of the cells stuck at g_max (stuck-on); "
+                                   "stuck_at_gmin_frac + stuck_at_gmax_frac <= 1", lo=0.0, hi=1.0, default=0.0)
 
 
 @dataclass
@@ -64,43 +79,43 @@ class MappingConfig:
     """How a layer's weight matrix is laid out on crossbar arrays."""
 
     weight_scaling: str = _f("which max|W| maps to the full conductance range: one per array, per column "
-                             "within an array, or one per layer", choices=("per_tile", "per_column", "per_layer"))
+                             "within an array, or one per layer", choices=("per_tile", "per_column", "per_layer"), default='per_layer')
     differential: str = _f("signed weights on a pair g+ - g-: combined (read as one signed column) or "
                            "separate_adc (two columns each digitized, subtracted digitally)",
-                           choices=("combined", "separate_adc"))
-    tile_rows: Optional[int] = _f("array rows (inputs per array); null: a layer is one array", lo=1)
-    tile_cols: Optional[int] = _f("array columns; with separate_adc each output takes two; null: untiled", lo=2)
+                           choices=("combined", "separate_adc"), default='combined')
+    tile_rows: Optional[int] = _f("array rows (inputs per array); null: a layer is one array", lo=1, default=None)
+    tile_cols: Optional[int] = _f("array columns; with separate_adc each output takes two; null: untiled", lo=2, default=None)
     conv_rows: str = _f("conv input rows per array: flat (fill all rows) or channel_aligned "
-                        "(floor(tile_rows/(k*k)) whole input channels, study 002)", choices=("flat", "channel_aligned"))
+                        "(floor(tile_rows/(k*k)) whole input channels, study 002)", choices=("flat", "channel_aligned"), default='flat')
 
 
 @dataclass
 class DACConfig:
     """Input digital-to-analog conversion."""
 
-    bits: Optional[int] = _f("DAC resolution in bits (null: exact inputs)", lo=2, hi=24)
-    bound: float = _f("clip bound of the normalized input (full-scale = 1)", lo=0.0, lo_open=True)
+    bits: Optional[int] = _f("DAC resolution in bits (null: exact inputs)", lo=2, hi=24, default=None)
+    bound: float = _f("clip bound of the normalized input (full-scale = 1)", lo=0.0, lo_open=True, default=1.0)
     noise_management: str = _f("input scaling per input vector and array: abs_max (divide by max|x|, aihwkit) "
-                               "or none (divide by input_range)", choices=("abs_max", "none"))
+                               "or none (divide by input_range)", choices=("abs_max", "none"), default='abs_max')
     input_range: float = _f("with noise_management none: the input value applied at full-scale voltage "
-                            "(6 for ReLU6 activations)", lo=0.0, lo_open=True)
+                            "(6 for ReLU6 activations)", lo=0.0, lo_open=True, default=1.0)
     signed: bool = _f("true: symmetric DAC with 2^bits-1 levels over [-bound, bound] (step 2*bound/(2^bits-2)); "
-                      "false: magnitude with 2^bits levels over [0, bound], negative inputs in a second read phase")
+                      "false: magnitude with 2^bits levels over [0, bound], negative inputs in a second read phase", default=True)
 
 
 @dataclass
 class ADCConfig:
     """Output analog-to-digital conversion of each array column."""
 
-    bits: Optional[int] = _f("ADC resolution in bits (null: no quantization)", lo=1, hi=24)
+    bits: Optional[int] = _f("ADC resolution in bits (null: no quantization)", lo=1, hi=24, default=None)
     bound: Optional[float] = _f("clip bound of the normalized output (null: no clipping unless range_uA)",
-                                lo=0.0, lo_open=True)
+                                lo=0.0, lo_open=True, default=12.0)
     range_uA: Optional[float] = _f("physical full scale in microamps of an unsigned ADC over [0, range_uA] "
-                                   "(study 002: 45); overrides bound", lo=0.0, lo_open=True)
-    quantizer: str = _f("uniform or mulaw (study 000 eq. 4, mu = 2^bits - 1)", choices=("uniform", "mulaw"))
-    out_noise: float = _f("std of Gaussian output noise added before the ADC, normalized units", lo=0.0)
+                                   "(study 002: 45); overrides bound", lo=0.0, lo_open=True, default=None)
+    quantizer: str = _f("uniform or mulaw (study 000 eq. 4, mu = 2^bits - 1)", choices=("uniform", "mulaw"), default='uniform')
+    out_noise: float = _f("std of Gaussian output noise added before the ADC, normalized units", lo=0.0, default=0.0)
     bound_management: str = _f("iterative: while an output clips, redo that input halved (up to 1000x); none",
-                               choices=("iterative", "none"))
+                               choices=("iterative", "none"), default='iterative')
 
 
 @dataclass
@@ -108,13 +123,13 @@ class WeightNoiseConfig:
     """Generic weight noise of studies 001 and 004 (used when device.model is weight_noise)."""
 
     kind: str = _f("gaussian_mul: W(1 + alpha N(0,1)) per chip (study 001); mul: W + W N_T N_S; add: W + N_T N_S "
-                   "(study 004, N_T redrawn every inference batch)", choices=("gaussian_mul", "mul", "add"))
-    alpha: float = _f("study 001 relative std of the multiplicative noise", lo=0.0)
-    eta0: float = _f("study 004 noise scale: mean of the temporal factor N_T", lo=0.0)
-    spatial_std: float = _f("study 004 std of N_S ~ N(1, spatial_std^2), per weight per chip", lo=0.0)
-    temporal_rel_std: float = _f("study 004 std of N_T relative to eta0 (0.2)", lo=0.0)
+                   "(study 004, N_T redrawn every inference batch)", choices=("gaussian_mul", "mul", "add"), default='gaussian_mul')
+    alpha: float = _f("study 001 relative std of the multiplicative noise", lo=0.0, default=0.0)
+    eta0: float = _f("study 004 noise scale: mean of the temporal factor N_T", lo=0.0, default=0.0)
+    spatial_std: float = _f("study 004 std of N_S ~ N(1, spatial_std^2), per weight per chip", lo=0.0, default=0.1)
+    temporal_rel_std: float = _f("study 004 std of N_T relative to eta0 (0.2)", lo=0.0, default=0.2)
     on_bias: bool = _f("gaussian_mul also perturbs each layer's bias, per chip (study 001 keeps the bias as an "
-                       "extra input row of the weight matrix); false: biases stay exact")
+                       "extra input row of the weight matrix); false: biases stay exact", default=False)
 
 
 @dataclass
@@ -123,43 +138,43 @@ class ColumnNoiseConfig:
     programming noise). Thermal (Johnson) noise has variance 4 k T G_col B, G_col = sum of the column's
     conductances; shot noise 2 q |I| B, I = the column current (both columns of a differential pair)."""
 
-    thermal: bool = _f("add thermal (Johnson) noise 4 k T G_col bandwidth_Hz of each column current")
-    shot: bool = _f("add shot noise 2 q |I| bandwidth_Hz of each column current")
-    temperature_K: float = _f("temperature of the thermal noise in kelvin", lo=0.0, lo_open=True)
+    thermal: bool = _f("add thermal (Johnson) noise 4 k T G_col bandwidth_Hz of each column current", default=False)
+    shot: bool = _f("add shot noise 2 q |I| bandwidth_Hz of each column current", default=False)
+    temperature_K: float = _f("temperature of the thermal noise in kelvin", lo=0.0, lo_open=True, default=300.0)
     bandwidth_Hz: float = _f("noise bandwidth of one column read in hertz (about 1 / (2 * integration time))",
-                             lo=0.0, lo_open=True)
+                             lo=0.0, lo_open=True, default=1000000000.0)
     prog_noise_uS: float = _f("std in microsiemens of a Gaussian programming error added to every cell "
-                              "(device model rram; 0: none)", lo=0.0)
+                              "(device model rram; 0: none)", lo=0.0, default=0.0)
 
 
 @dataclass
 class LayerSelection:
     """Which modules are analog; every other module runs digitally."""
 
-    types: list = _f("module types made analog, from Linear, Conv2d")
-    include: Optional[list] = _f("fnmatch patterns of module names to make analog (null: all of the types)")
-    exclude: list = _f("fnmatch patterns of module names kept digital")
+    types: list = _f("module types made analog, from Linear, Conv2d", factory=lambda: ['Linear', 'Conv2d'])
+    include: Optional[list] = _f("fnmatch patterns of module names to make analog (null: all of the types)", default=None)
+    exclude: list = _f("fnmatch patterns of module names kept digital", factory=list)
     indices: Optional[list] = _f("positions among the selected layers in model order, negative from the end "
-                                 "(e.g. [0] = first layer only; null: all)")
+                                 "(e.g. [0] = first layer only; null: all)", default=None)
 
 
 @dataclass
 class HardwareConfig:
     """A complete hardware profile: device, mapping, converters, time and which layers are analog."""
 
-    name: str = _f("profile name (for reports)")
-    device: DeviceConfig = _f("the memory device")
-    t_inference_s: float = _f("seconds after programming (plus aihwkit's t0 = 20 s) at which chips are read", lo=0.0)
+    name: str = _f("profile name (for reports)", default='ideal')
+    device: DeviceConfig = _f("the memory device", factory=DeviceConfig)
+    t_inference_s: float = _f("seconds after programming (plus aihwkit's t0 = 20 s) at which chips are read", lo=0.0, default=0.0)
     drift_compensation: str = _f("global: one factor per array from an identity read-out; per_column; none",
-                                 choices=("none", "global", "per_column"))
-    mapping: MappingConfig = _f("weight layout on arrays")
-    dac: DACConfig = _f("input converter")
-    adc: ADCConfig = _f("output converter")
-    weight_noise: WeightNoiseConfig = _f("generic weight noise (device.model weight_noise)")
-    layers: LayerSelection = _f("which layers are analog")
-    column_noise: ColumnNoiseConfig = _f("study 003 thermal/shot column noise and programming noise in uS")
+                                 choices=("none", "global", "per_column"), default='none')
+    mapping: MappingConfig = _f("weight layout on arrays", factory=MappingConfig)
+    dac: DACConfig = _f("input converter", factory=DACConfig)
+    adc: ADCConfig = _f("output converter", factory=ADCConfig)
+    weight_noise: WeightNoiseConfig = _f("generic weight noise (device.model weight_noise)", factory=WeightNoiseConfig)
+    layers: LayerSelection = _f("which layers are analog", factory=LayerSelection)
+    column_noise: ColumnNoiseConfig = _f("study 003 thermal/shot column noise and programming noise in uS", factory=ColumnNoiseConfig)
     per_layer: Optional[dict] = _f("per-layer settings {layer name: {g_min_uS, g_max_uS, adc_bound}} that "
-                                   "replace the profile's for that layer (written by aimc optimize); null: none")
+                                   "replace the profile's for that layer (written by aimc optimize); null: none", default=None)
 
     def for_layer(self, name: str) -> "HardwareConfig":
         """This profile with the ``per_layer`` settings of layer ``name`` applied (itself when there are none)."""
@@ -170,6 +185,12 @@ class HardwareConfig:
         adc = {"bound": over["adc_bound"]} if "adc_bound" in over else {}
         return dataclasses.replace(self, per_layer=None, device=dataclasses.replace(self.device, **dev),
                                    adc=dataclasses.replace(self.adc, **adc))
+
+    def replace(self, *overrides: str, **changes: Any) -> "HardwareConfig":
+        """A validated copy with dotted overrides (``"adc.bits=6"``) and/or keyword changes, nested keys joined
+        by double underscores (``adc__bits=6``): ``load_hardware("pcm").replace(adc__bits=6, t_inference_s=3600)``."""
+        dotted = list(overrides) + [f"{k.replace('__', '.')}={_yaml_text(v)}" for k, v in changes.items()]
+        return hardware_from_dict(apply_overrides(dataclasses.asdict(self), dotted))
 
     @property
     def g_min_uS(self) -> float:
@@ -185,6 +206,13 @@ _ALLOWED_TYPES = ("Linear", "Conv2d")
 
 def _check_scalar(key: str, value: Any, tp: Any, meta: dict) -> Any:
     """Check one scalar against its annotated type and metadata; return it converted."""
+    if meta.get("check") is not None:  # a value with its own rule (e.g. a mapping of known shape)
+        allowed = meta["check"](value)
+        if allowed:
+            raise ConfigError(key, f"must be {allowed} (got {value!r})")
+        return value
+    if tp is typing.Any:
+        return value
     optional = False
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
@@ -226,7 +254,8 @@ def _check_scalar(key: str, value: Any, tp: Any, meta: dict) -> Any:
 
 
 def _build(cls: type, data: Any, prefix: str) -> Any:
-    """Build dataclass ``cls`` from a plain mapping, checking keys, types and ranges."""
+    """Build dataclass ``cls`` from a plain mapping, checking keys, types and ranges; absent keys take the
+    field's default. Shared by every settings class of the package (one validation path)."""
     if not isinstance(data, dict):
         raise ConfigError(prefix or cls.__name__, f"must be a mapping (got {data!r})")
     hints = typing.get_type_hints(cls)
@@ -237,9 +266,12 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     kwargs = {}
     for f in dataclasses.fields(cls):
         key = f"{prefix}.{f.name}" if prefix else f.name
-        if f.name not in data:
-            raise ConfigError(key, "missing (every profile sets every key; see configs/hardware/ideal.yaml)")
         tp = hints[f.name]
+        if f.name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(key, "missing (required)")
+            kwargs[f.name] = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+            continue
         if dataclasses.is_dataclass(tp):
             kwargs[f.name] = _build(tp, data[f.name], key)
         else:
@@ -257,6 +289,7 @@ def _check_consistency(hw: HardwareConfig, prefix: str) -> None:
         raise ConfigError(f"{p}layers.indices", "must be a list of integers or null")
     if hw.g_min_uS >= hw.device.g_max_uS:
         raise ConfigError(f"{p}device.g_min_uS", f"must be below g_max_uS = {hw.device.g_max_uS}")
+    _check_stuck_at(hw.device, p)
     if hw.adc.bits is not None and hw.adc.bound is None and hw.adc.range_uA is None:
         raise ConfigError(f"{p}adc.bound", f"an ADC with bits = {hw.adc.bits} needs a full scale: set adc.bound "
                                            "(normalized units, e.g. 12) or adc.range_uA (got null for both)")
@@ -272,6 +305,17 @@ def _check_consistency(hw: HardwareConfig, prefix: str) -> None:
         raise ConfigError(f"{p}mapping.tile_cols", "tile_rows and tile_cols are both set or both null")
     if m.differential == "separate_adc" and m.tile_cols is not None and m.tile_cols % 2:
         raise ConfigError(f"{p}mapping.tile_cols", "must be even with separate_adc (two columns per output)")
+
+
+def _check_stuck_at(d: DeviceConfig, p: str) -> None:
+    """Stuck-at fractions: only the stuck_at device has faults, and at most every cell is stuck."""
+    for key in ("stuck_at_gmin_frac", "stuck_at_gmax_frac"):
+        if getattr(d, key) > 0 and d.model != "stuck_at":
+            raise ConfigError(f"{p}device.{key}", f"must be 0 unless device.model is stuck_at (got "
+                                                  f"{getattr(d, key)!r} with model {d.model})")
+    if d.stuck_at_gmin_frac + d.stuck_at_gmax_frac > 1:
+        raise ConfigError(f"{p}device.stuck_at_gmax_frac", "stuck_at_gmin_frac + stuck_at_gmax_frac must be at most "
+                                                          f"1 (got {d.stuck_at_gmin_frac} + {d.stuck_at_gmax_frac})")
 
 
 _PER_LAYER_KEYS = ("g_min_uS", "g_max_uS", "adc_bound")
@@ -310,6 +354,11 @@ def hardware_from_dict(data: dict, prefix: str = "hardware") -> HardwareConfig:
     return hw
 
 
+def _yaml_text(value: Any) -> str:
+    """A Python value as the YAML text of an override's right-hand side."""
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
 def _parse_value(text: str) -> Any:
     """Parse an override's right-hand side the way YAML would (``null``, numbers, lists, strings)."""
     return yaml.safe_load(text) if text.strip() else ""
@@ -336,17 +385,6 @@ def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...], prefix: 
             else:
                 node = node[part]
     return data
-
-
-def load_hardware(name: str, overrides: list[str] | tuple[str, ...] = ()) -> HardwareConfig:
-    """Load ``configs/hardware/<name>.yaml``, apply dotted overrides and validate."""
-    path = config_dir() / "hardware" / f"{name}.yaml"
-    if not path.is_file():
-        names = sorted(p.stem for p in path.parent.glob("*.yaml"))
-        raise ConfigError("hardware", f"no profile {name!r} in {path.parent}; allowed: {', '.join(names)}")
-    with open(path) as fh:
-        data = yaml.safe_load(fh)
-    return hardware_from_dict(apply_overrides(data, overrides))
 
 
 def field_docs(cls: type = HardwareConfig, prefix: str = "") -> dict[str, str]:

@@ -1,0 +1,203 @@
+"""The settings of every ``aimc`` command as typed dataclasses: one schema, with defaults and a doc per field.
+
+These classes are registered in Hydra's ConfigStore (:mod:`aimcbench.config.store`) as the first entry of each
+command's defaults list, so Hydra checks types and key names while it composes, and they are the rules of the
+one validation path (:func:`aimcbench.config.validate.check_config`), which adds ranges, choices and the rules
+that span several keys. The hardware settings are the simulator's own :class:`~aimcbench.sim.HardwareConfig`.
+The ``model`` and ``dataset`` sections are open mappings (a user's ``_target_`` takes any keyword arguments);
+their known keys are checked in :mod:`aimcbench.config.validate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+from aimcbench.sim.config import HardwareConfig, _f
+
+from .rules import aware_rule, narelu_rule, noise_injection_rule, optimize_bits_rule, sweep_fixed_rule, sweep_values_rule
+
+CACHE_DIR = "${oc.env:AIMC_CACHE_DIR,null}"
+REQUIRED = "???"  # OmegaConf's mark of a value that a config group (e.g. sweep=adc_bits) must set
+
+
+@dataclass
+class MCConfig:
+    """Monte Carlo settings: how many chips per sweep point and where their draws come from."""
+
+    chips: int = _f("simulated chips per sweep point", lo=1, default=40)
+    seed: int = _f("base seed: chip k draws its devices from (seed, layer, k), so chip k is the same chip at every "
+                   "point of a sweep and at any chip count", lo=0, default=0)
+
+
+@dataclass
+class EvalConfig:
+    """What each sweep point evaluates."""
+
+    n: Optional[int] = _f("test images evaluated per point (the first n of the test split; null: all)", lo=1,
+                          default=10000)
+    batch_size: int = _f("test images per forward pass (all chips of a chunk run each batch together)", lo=1,
+                         default=250)
+    noise_sigma: float = _f("denoising only: std of the Gaussian noise added to the clean test inputs", lo=0.0,
+                            default=0.30)
+    images: int = _f("denoising only: test images kept per point for the image grid", lo=0, default=8)
+    score_threshold: float = _f("detection only: detections with at least this score are compared (digital vs "
+                                "analog)", lo=0.0, default=0.5)
+
+
+@dataclass
+class MitigationConfig:
+    """Noise-aware batch norm (NaBN): each chip recomputes every batch-norm layer's running statistics on
+    calib_batches x eval.batch_size training images run through its own noisy weights (momentum 0.999, the first
+    batch initializes). Models without batch norm are evaluated unchanged (a notice is logged)."""
+
+    nabn: bool = _f("recalibrate batch-norm statistics per chip before testing", default=False)
+    dynamic: bool = _f("with nabn: keep updating the statistics with every test batch", default=False)
+    calib_batches: int = _f("training batches (of eval.batch_size images) for the calibration", lo=1, default=20)
+
+
+@dataclass
+class SweepAxis:
+    """One sweep axis: a dotted key of the composed config and the values it takes, one point each."""
+
+    key: str = _f("dotted key of the composed config that the sweep sets, e.g. hardware.adc.bits", default=REQUIRED)
+    values: List[Any] = _f("the values of the key, one sweep point each", default=REQUIRED, check=sweep_values_rule)
+    log: bool = _f("draw the axis on a log scale", default=False)
+    label: str = _f("axis title of the plots (with its unit)", default="")
+    fixed: List[str] = _f("overrides 'dotted.key=value' applied at every point", factory=list, check=sweep_fixed_rule)
+    loglog: bool = _f("classification: also fit and plot the error rate against the axis in log-log (a power law)",
+                      default=False)
+
+
+@dataclass
+class TrainConfig:
+    """Digital (floating-point) training before the analog evaluation. The trained weights are cached under
+    cache_dir by a hash of the model, the dataset and this section (threads excepted)."""
+
+    steps: Optional[int] = _f("mini-batch updates (null: use epochs); steps keep the time fixed whatever the data "
+                              "set's size", lo=1, default=3000)
+    epochs: Optional[int] = _f("passes over the training data when steps is null", lo=0, default=None)
+    batch_size: int = _f("training images per mini-batch", lo=1, default=128)
+    lr: float = _f("learning rate (Adam)", lo=0.0, lo_open=True, default=0.002)
+    alpha_tv: float = _f("denoising only: weight of the total-variation term of the loss", lo=0.0, default=0.001)
+    noise_sigma_max: float = _f("denoising only: inputs are corrupted with Gaussian noise of std drawn uniformly in "
+                                "[0, noise_sigma_max] per image, then clamped to [0, 1]", lo=0.0, default=0.6)
+    seed: int = _f("training seed (data order)", lo=0, default=0)
+    threads: Optional[int] = _f("torch CPU threads while training (null: torch's default); 1 is fastest for small "
+                                "models and immune to oversubscription when jobs share the cores", lo=1, default=1)
+    limit: Optional[int] = _f("use only the first N training images (null: all)", lo=1, default=None)
+    noise_injection: Any = _f("noise injected into every mini-batch: {kind: mul|add, eta0, [spatial_std, "
+                              "temporal_rel_std, finetune_steps, finetune_lr]} (weights W + W N_T N_S or W + N_T N_S); "
+                              "with train.aware a number: programming variation as a fraction of the range; null: "
+                              "none", default=None, check=noise_injection_rule)
+    aware: Any = _f("hardware-aware fine-tuning through the profiles' differentiable pipelines (train=level1|level2|"
+                    "level3); null: plain training", default=None, check=aware_rule)
+    narelu: Any = _f("noise-aware ReLU fine-tuning from the digital model: {profile, adc_bits, optimized, epochs, lr, "
+                     "samples}; null: none", default=None, check=narelu_rule)
+
+
+@dataclass
+class OptimizeConfig:
+    """``aimc optimize``: the convex choice of each analog layer's conductance range and ADC full scale."""
+
+    adc_bits: Any = _f("ADC resolutions to optimize for, e.g. [3, 4, 5, 6, 7, 8]; null: hardware.adc.bits",
+                       default=None, check=optimize_bits_rule)
+    samples: int = _f("training images whose layer inputs give the input statistics", lo=1, default=256)
+    g_min_lo_uS: Optional[float] = _f("smallest allowed g_min (null: the profile's g_min)", lo=0.0, default=None)
+    g_max_hi_uS: Optional[float] = _f("largest allowed g_max (null: the profile's g_max)", lo=0.0, lo_open=True,
+                                      default=None)
+    g_range_min_uS: float = _f("smallest allowed g_max - g_min", lo=0.0, lo_open=True, default=1.0)
+    fs_max_uA: Optional[float] = _f("largest ADC full-scale current (null: no limit)", lo=0.0, lo_open=True,
+                                    default=None)
+    name: str = _f("written profiles are <name>_b<bits>.yaml", default="${hardware.name}_opt")
+    out_dir: Optional[str] = _f("where the profiles go (null: the Hydra run directory)", default=None)
+
+
+def _device() -> Any:
+    return _f("where the simulation runs: cpu, cuda or auto (cuda when available)", choices=("cpu", "cuda", "auto"),
+              default="cpu")
+
+
+def _cache_dir() -> Any:
+    return _f("trained-model cache (null: $AIMC_CACHE_DIR, else ~/.cache/aimcbench)", default=CACHE_DIR)
+
+
+def _open(doc: str) -> Any:
+    return _f(doc, factory=dict)
+
+
+MODEL_DOC = ("the network: a registered name (model=mlp, ...) or model._target_=pkg.module.Class with its keyword "
+             "arguments; model.checkpoint=PATH evaluates a state dict instead of training")
+DATASET_DOC = "the data: a registered name (dataset=mnist, ...) or dataset._target_=... with its keyword arguments"
+
+
+@dataclass
+class SweepApp:
+    """``aimc sweep``: train (or reuse) a model, then program mc.chips simulated chips at every point of one sweep
+    axis and record per-chip metrics into the Hydra run directory."""
+
+    model: Dict[str, Any] = _open(MODEL_DOC)
+    dataset: Dict[str, Any] = _open(DATASET_DOC)
+    hardware: HardwareConfig = _f("the simulated chip (a profile: hardware=pcm, ...)", factory=HardwareConfig)
+    sweep: SweepAxis = _f("the sweep axis (a preset: sweep=adc_bits, ...)", factory=SweepAxis)
+    train: TrainConfig = _f("digital training", factory=TrainConfig)
+    mc: MCConfig = _f("Monte Carlo chips", factory=MCConfig)
+    eval: EvalConfig = _f("evaluation per point", factory=EvalConfig)
+    mitigation: MitigationConfig = _f("noise-aware batch norm", factory=MitigationConfig)
+    device: str = _device()
+    threads: Optional[int] = _f("torch CPU threads of the evaluation (null: torch's default); set it to cores / "
+                                "jobs when several sweeps share a machine", lo=1, default=None)
+    cache_dir: Optional[str] = _cache_dir()
+
+
+@dataclass
+class TrainApp:
+    """``aimc train``: digital training of one model (or the cached one) and its test metrics."""
+
+    model: Dict[str, Any] = _open(MODEL_DOC)
+    dataset: Dict[str, Any] = _open(DATASET_DOC)
+    train: TrainConfig = _f("digital training", factory=TrainConfig)
+    device: str = _device()
+    cache_dir: Optional[str] = _cache_dir()
+
+
+@dataclass
+class TilesApp:
+    """``aimc tiles``: how each analog layer maps onto crossbar arrays."""
+
+    model: Dict[str, Any] = _open(MODEL_DOC)
+    dataset: Dict[str, Any] = _open(DATASET_DOC)
+    hardware: HardwareConfig = _f("the simulated chip", factory=HardwareConfig)
+
+
+@dataclass
+class OptimizeApp:
+    """``aimc optimize``: per-layer conductance range and ADC full scale from the closed-form error model."""
+
+    model: Dict[str, Any] = _open(MODEL_DOC)
+    dataset: Dict[str, Any] = _open(DATASET_DOC)
+    hardware: HardwareConfig = _f("the base profile", factory=HardwareConfig)
+    train: TrainConfig = _f("digital training of the model", factory=TrainConfig)
+    optimize: OptimizeConfig = _f("the optimization", factory=OptimizeConfig)
+    device: str = _device()
+    threads: Optional[int] = _f("torch CPU threads", lo=1, default=1)
+    cache_dir: Optional[str] = _cache_dir()
+
+
+@dataclass
+class ReportApp:
+    """``aimc report DIR...``: rebuild tables and plots of sweep directories and merge several."""
+
+    dirs: List[str] = _f("sweep run directories or multirun directories (job folders are found below them)",
+                         factory=list)
+    out: Optional[str] = _f("where merged outputs go (null: the single directory given, else ./report)", default=None)
+    normalize_to: Optional[str] = _f("with several sweeps: divide each sweep's stat by that of its reference, the "
+                                     "sweep with the same overrides except this key:value (e.g. hardware:rram_l1)",
+                                     default=None)
+    stat: str = _f("the percentile column that is normalized (p75, p50, mean, ...)", default="p75")
+
+
+APPS: dict[str, type] = {"sweep": SweepApp, "train": TrainApp, "tiles": TilesApp, "optimize": OptimizeApp,
+                         "report": ReportApp}
+SECTIONS: dict[str, type] = {"train": TrainConfig, "mc": MCConfig, "eval": EvalConfig, "mitigation": MitigationConfig,
+                             "sweep": SweepAxis, "optimize": OptimizeConfig}
