@@ -9,9 +9,7 @@ analog layers unfold the chip dimension, run all chips' arrays as one batched ma
 from __future__ import annotations
 
 import copy
-import fnmatch
 import warnings
-from collections import OrderedDict
 from typing import Optional, Sequence
 
 import torch
@@ -20,6 +18,7 @@ from torch import nn
 
 from .config import ConfigError, HardwareConfig
 from .crossbar import ChipState, Crossbar, Scratch
+from .layers import select_layers
 from .nabn import ChipBatchNorm, replace_batchnorms
 from .tiling import analog_layer_shape, plan_layer
 
@@ -115,33 +114,6 @@ def im2col(x: torch.Tensor, kernel, dilation, padding, stride) -> tuple[torch.Te
 
 def _pair(v) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else tuple(v)
-
-
-def select_layers(model: nn.Module, hw: HardwareConfig) -> "OrderedDict[str, nn.Module]":
-    """The modules that the profile makes analog, in model order (name -> module)."""
-    sel = hw.layers
-    types = tuple(getattr(nn, t) for t in sel.types)
-    found = OrderedDict()
-    for name, mod in model.named_modules():
-        if type(mod) not in types:
-            continue
-        if sel.include is not None and not any(fnmatch.fnmatchcase(name, p) for p in sel.include):
-            continue
-        if any(fnmatch.fnmatchcase(name, p) for p in sel.exclude):
-            continue
-        if isinstance(mod, nn.Conv2d) and mod.groups != 1:
-            warnings.warn(f"{name}: grouped convolution stays digital (not mapped to crossbars)")
-            continue
-        found[name] = mod
-    if sel.indices is not None:
-        names = list(found)
-        picked = []
-        for i in sel.indices:
-            if not -len(names) <= i < len(names):
-                raise ValueError(f"hardware.layers.indices: {i} is out of range for {len(names)} analog layers")
-            picked.append(names[i])
-        found = OrderedDict((n, found[n]) for n in names if n in picked)
-    return found
 
 
 class AnalogModel(nn.Module):

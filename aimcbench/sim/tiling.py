@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .config import HardwareConfig
+from .layers import select_layers
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,6 @@ def tile_plan(model: nn.Module, hw: HardwareConfig, input_shape: tuple[int, ...]
     """Per analog layer: input size, filter shape, columns, row vector length and arrays (study 002 Table 1).
 
     ``input_shape`` excludes the batch dimension, e.g. (3, 32, 32)."""
-    from .convert import select_layers
-
     layers = select_layers(model, hw)
     inputs: dict[str, tuple] = {}
     hooks = [mod.register_forward_hook(lambda m, a, o, n=name: inputs.__setitem__(n, tuple(a[0].shape[1:])))
