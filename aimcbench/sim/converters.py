@@ -1,43 +1,17 @@
-"""DAC and ADC models: uniform and mu-law quantizers with clipping.
-
-Conventions follow aihwkit's IOParameters: a signed converter of ``bits`` bits over [-bound, bound] has step
-``2*bound/(2^bits - 2)``, i.e. 2^bits - 1 levels symmetric around zero. An unsigned converter (study 002's ADC over
-0-45 uA) has 2^bits levels over [0, bound], step ``bound/(2^bits - 1)``.
+"""The simulator's DAC and ADC: noise management, uniform and mu-law quantizers with clipping (the quantizers and
+their grid conventions are in ``periphery``, shared with hardware-aware training).
 """
 
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import torch
 
 from .config import ADCConfig, DACConfig
+from .periphery import adc_levels, quantize_mulaw, quantize_uniform, quantize_uniform_
 
-
-def quantize_uniform(y: torch.Tensor, bits: Optional[int], bound: Optional[float], signed: bool = True) -> torch.Tensor:
-    """Round ``y`` to the converter's grid and clip it to its range (no rounding when bits is None)."""
-    if bits is not None:
-        step = (2.0 * bound / (2**bits - 2)) if signed else (bound / (2**bits - 1))
-        y = torch.round(y / step) * step
-    if bound is not None:
-        y = y.clamp(-bound if signed else 0.0, bound)
-    return y
-
-
-def quantize_mulaw(y: torch.Tensor, bits: int, bound: float, signed: bool = True) -> torch.Tensor:
-    """Study 000 eq. 4: compress with F(x) = sgn(x) ln(1 + mu|x|)/ln(1 + mu), mu = 2^bits - 1, quantize uniformly,
-    expand. Small outputs get fine steps, large ones coarse: small partial sums are not mapped to zero."""
-    mu = float(2**bits - 1)
-    z = (y / bound).clamp(-1.0 if signed else 0.0, 1.0)
-    f = torch.sign(z) * torch.log1p(mu * z.abs()) / math.log1p(mu)
-    fq = quantize_uniform(f, bits, 1.0, signed)
-    return torch.sign(fq) * torch.expm1(fq.abs() * math.log1p(mu)) / mu * bound
-
-
-def adc_levels(bits: int, signed: bool = True) -> int:
-    """Number of distinct output codes of the converter."""
-    return 2**bits - 1 if signed else 2**bits
+__all__ = ["ADC", "DAC", "adc_levels", "quantize_mulaw", "quantize_uniform"]
 
 
 class ADC:
@@ -57,12 +31,7 @@ class ADC:
         """Digitize y in place (the output tensors are the largest of a forward; no copies)."""
         if self.mulaw:
             return quantize_mulaw(y, self.bits, self.bound, self.signed)
-        if self.bits is not None:
-            step = (2.0 * self.bound / (2**self.bits - 2)) if self.signed else (self.bound / (2**self.bits - 1))
-            y.div_(step).round_().mul_(step)
-        if self.bound is not None:
-            y.clamp_(-self.bound if self.signed else 0.0, self.bound)
-        return y
+        return quantize_uniform_(y, self.bits, self.bound, self.signed)
 
     def clipped(self, y: torch.Tensor) -> Optional[torch.Tensor]:
         """Mask [..., N] of input vectors with an output at or past the bound; None when nothing clips.
@@ -96,11 +65,8 @@ class DAC:
             alpha = torch.full_like(x[..., :1], c.input_range)
             v = x / c.input_range
         if c.signed:
-            if c.bits is not None:
-                step = 2.0 * c.bound / (2**c.bits - 2)
-                v.div_(step).round_().mul_(step)
-            if c.noise_management != "abs_max" or c.bound < 1.0:  # abs_max inputs are within +-1 already
-                v.clamp_(-c.bound, c.bound)
+            # abs_max inputs are within +-1 already: no clipping needed unless the bound is below 1.
+            quantize_uniform_(v, c.bits, c.bound, signed=True, clip=c.noise_management != "abs_max" or c.bound < 1.0)
         else:
             # Sign-magnitude: the magnitude goes through an unsigned DAC; a negative input is a second read phase.
             v = torch.sign(v) * quantize_uniform(v.abs(), c.bits, c.bound, signed=False)

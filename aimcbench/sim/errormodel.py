@@ -32,6 +32,7 @@ import torch
 
 from .config import HardwareConfig
 from .crossbar import BOLTZMANN_J_PER_K, ELECTRON_CHARGE_C, Crossbar
+from .periphery import step_size
 from .tiling import plan_layer
 
 TERMS = ("prog", "thermal", "shot", "dac", "quant", "clip", "cross")
@@ -113,7 +114,7 @@ def noise_variances(st: TileStats, hw: HardwareConfig, g_min_uS: float, g_range_
     out["thermal"] = 4 * BOLTZMANN_J_PER_K * c.temperature_K * c.bandwidth_Hz * g_col / unit2 if c.thermal else zero
     i_col = v_read * (2 * g_min * st.sum_absv + g_r * st.absv_absw)  # [N, out] amperes
     out["shot"] = 2 * ELECTRON_CHARGE_C * c.bandwidth_Hz * i_col / unit2 if c.shot else zero
-    out["dac"] = (2.0 / (2**dac_bits - 2)) ** 2 / 12 * st.dac_w2 if dac_bits else zero
+    out["dac"] = step_size(dac_bits, 1.0) ** 2 / 12 * st.dac_w2 if dac_bits else zero
     return out
 
 
@@ -155,7 +156,7 @@ def predict(stats: LayerStats, hw: HardwareConfig, g_min_uS: float, g_max_uS: fl
         acc["clip"] += float(((clamped - sigma2) * st.weight2).mean())
 
         if adc_bits is not None:
-            step = 2 * adc_bound / (2**adc_bits - 2)
+            step = step_size(adc_bits, adc_bound)
             q = step**2 / 12
             if exact_quant:
                 corr, q_mean = rounding_correction(st.y, sigma2.sqrt(), step)
@@ -249,7 +250,7 @@ def optimize_layer(stats: LayerStats, hw: HardwareConfig, adc_bits: int | None, 
         c2 = (n2 - 2 * n1) / 2
         c1 = n1 - c2
         coef.append((c2, c1))
-    qf = 0.0 if adc_bits is None else (2.0 / (2**adc_bits - 2)) ** 2 / 12
+    qf = 0.0 if adc_bits is None else step_size(adc_bits, 1.0) ** 2 / 12
     y_scale = max(float(st.y.abs().max()) for st in stats.tiles) + 1e-9
     u, b = u_lo, y_scale / 2
     it = 0

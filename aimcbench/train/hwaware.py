@@ -28,13 +28,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from aimcbench.sim.config import HardwareConfig
-from aimcbench.sim.convert import ARRAY_GAIN_ATTR, select_layers
+from aimcbench.sim.convert import ARRAY_GAIN_ATTR
+from aimcbench.sim.layers import select_layers
+from aimcbench.sim.periphery import (physical_adc_bound, quantize_levels, quantize_symmetric, quantize_uniform,
+                                     ste_round)
 from aimcbench.sim.tiling import analog_layer_shape, plan_layer
 
-
-def ste_round(t: torch.Tensor) -> torch.Tensor:
-    """round(t) forward, identity backward."""
-    return t + (torch.round(t) - t).detach()
+__all__ = ["HardwareAware", "ste_round"]
 
 
 def _check_supported(hw: HardwareConfig) -> None:
@@ -102,10 +102,7 @@ class HardwareAware:
         """Normalized inputs v = x / input_range on the DAC grid (sign-magnitude, as the simulator's DAC)."""
         c = self.hw.dac
         v = x / c.input_range
-        mag = v.abs().clamp(max=c.bound)
-        if c.bits is not None:
-            step = c.bound / (2**c.bits - 1)
-            mag = ste_round(mag / step) * step
+        mag = quantize_uniform(v.abs(), c.bits, c.bound, signed=False, ste=True, clip_first=True)
         return torch.sign(v).detach() * mag
 
     def _weights(self, w_norm: torch.Tensor):
@@ -113,16 +110,14 @@ class HardwareAware:
         d, train = self.hw.device, self.model.training
         bits = d.program_bits
         if d.model == "rram_signed":
-            w = w_norm if bits is None else ste_round(w_norm * (2 ** (bits - 1) - 1)) / (2 ** (bits - 1) - 1)
+            w = quantize_symmetric(w_norm, bits, ste=True)
             if train and self.injection > 0:
                 w = w + 2.0 * self.injection * self._noise(w.shape, w.device)
             return w
         g_off = self.hw.g_min_uS / (d.g_max_uS - self.hw.g_min_uS)
         pair = []
         for f in (w_norm.clamp(0.0, 1.0), (-w_norm).clamp(0.0, 1.0)):
-            if bits is not None:
-                f = ste_round(f * (2**bits - 1)) / (2**bits - 1)
-            g = f + g_off
+            g = quantize_levels(f, bits, ste=True) + g_off
             if train and self.injection > 0:
                 g = (g + self.injection * self._noise(g.shape, g.device)).clamp(min=0.0)
             pair.append(g)
@@ -131,14 +126,8 @@ class HardwareAware:
     def _adc(self, y: torch.Tensor) -> torch.Tensor:
         """The unsigned column ADC in normalized units (bound = range_uA over the cell range at full input)."""
         a = self.hw.adc
-        if a.range_uA is not None:
-            bound = a.range_uA / ((self.hw.device.g_max_uS - self.hw.g_min_uS) * self.hw.device.v_read_V)
-        else:
-            bound = a.bound
-        if a.bits is not None:
-            step = bound / (2**a.bits - 1)
-            y = ste_round(y / step) * step
-        return y.clamp(0.0, bound) if bound is not None else y
+        bound = physical_adc_bound(self.hw) if a.range_uA is not None else a.bound
+        return quantize_uniform(y, a.bits, bound, signed=False, ste=True)
 
     def _make_forward(self, name: str):
         hw_aware = self
