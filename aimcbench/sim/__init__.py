@@ -7,9 +7,11 @@
     amodel.drift(3600.0)     # the same chips read at another time
 """
 
-from .config import ConfigError, HardwareConfig, config_dir, field_docs, hardware_from_dict, load_hardware
-from .convert import AnalogModel, select_layers, to_analog
+from .config import ConfigError, HardwareConfig, config_dir, field_docs, hardware_from_dict
+from .profiles import load_hardware, profile_names
+from .convert import AnalogModel, to_analog
+from .layers import select_layers
 from .tiling import plan_layer, tile_plan
 
 __all__ = ["ConfigError", "HardwareConfig", "AnalogModel", "config_dir", "field_docs", "hardware_from_dict",
-           "load_hardware", "plan_layer", "select_layers", "tile_plan", "to_analog"]
+           "load_hardware", "plan_layer", "profile_names", "select_layers", "tile_plan", "to_analog"]
