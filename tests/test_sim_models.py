@@ -68,13 +68,14 @@ def test_chip_k_identical_across_adc_settings_and_times_before_the_adc():
             for t0, t1 in zip(st.tiles, other[name].tiles):
                 torch.testing.assert_close(t0, t1, atol=0, rtol=0)
     # Programming (before drift and read noise) is the same chip at every time.
-    from aimcbench.sim.devices import ConductanceDevice
+    from aimcbench.sim.devices import PCMDevice, make_device
     am = to_analog(model, load_hardware("pcm"), chips=2, seed=0)
     cb = am.crossbars["0"]
-    dev = ConductanceDevice(cb.hw)
-    p1 = dev.program(cb.w_norm, cb._gens((0, 1), "program"))
+    dev = make_device(cb.hw)
+    assert isinstance(dev, PCMDevice)
+    p1 = dev.program(cb.w_norm, cb.streams((0, 1)))
     am.drift(1e4)
-    p2 = dev.program(cb.w_norm, cb._gens((0, 1), "program"))
+    p2 = dev.program(cb.w_norm, cb.streams((0, 1)))
     torch.testing.assert_close(p1.g_plus, p2.g_plus, atol=0, rtol=0)
 
 

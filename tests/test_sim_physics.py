@@ -7,13 +7,17 @@ import torch
 
 from aimcbench.sim import load_hardware
 from aimcbench.sim.converters import ADC, adc_levels, quantize_mulaw, quantize_uniform
-from aimcbench.sim.devices import PCM_T0_S, PCM_T_READ_S, ConductanceDevice, WeightNoiseDevice, chip_generator
+from aimcbench.sim.devices import PCM_T0_S, PCM_T_READ_S, ChipStreams, WeightNoiseDevice, make_device
 
 N = 200  # a 200x200 matrix: 40,000 devices per draw
 
 
+def _streams(n_chips=1):
+    return ChipStreams(0, "test", range(n_chips))
+
+
 def _gens(n_chips=1, stream="program"):
-    return [chip_generator(0, "test", k, stream, torch.device("cpu")) for k in range(n_chips)]
+    return _streams(n_chips)(stream)
 
 
 def _std_bound(n, z=5.0):
@@ -24,9 +28,9 @@ def _std_bound(n, z=5.0):
 @pytest.mark.parametrize("w, scale", [(0.5, 1.0), (0.9, 1.0), (0.5, 2.0)])
 def test_pcm_programming_noise_std_matches_formula(w, scale):
     hw = load_hardware("pcm", [f"device.prog_noise_scale={scale}"])
-    dev = ConductanceDevice(hw)
+    dev = make_device(hw)
     w_norm = torch.full((N, N), w)
-    prog = dev.program(w_norm, _gens())
+    prog = dev.program(w_norm, _streams())
     g_target = w * 25.0
     r = g_target / 25.0
     sigma = scale * (0.26348 + 1.9650 * r - 1.1731 * r * r)
@@ -44,8 +48,8 @@ def test_pcm_programming_noise_std_matches_formula(w, scale):
 @pytest.mark.parametrize("r", [0.5, 0.01, 1e-5])
 def test_pcm_drift_exponent_mean_matches_formula(r):
     hw = load_hardware("pcm", ["device.prog_noise_scale=0"])
-    dev = ConductanceDevice(hw)
-    prog = dev.program(torch.full((N, N), r), _gens())
+    dev = make_device(hw)
+    prog = dev.program(torch.full((N, N), r), _streams())
     mu = min(max(-0.0155 * math.log(r) + 0.0244, 0.049), 0.1)
     sd = min(max(-0.0125 * math.log(r) - 0.0059, 0.008), 0.045)
     # E|mu + sd N|: folded normal mean.
@@ -56,20 +60,20 @@ def test_pcm_drift_exponent_mean_matches_formula(r):
     # The drifted conductance follows g_prog (t / t0)^-nu exactly (no read noise).
     hw0 = load_hardware("pcm", ["device.prog_noise_scale=0", "device.read_noise_scale=0"])
     t = 1e4
-    g, _ = ConductanceDevice(hw0).read(prog, t, _gens(stream="read"))
+    g, _ = make_device(hw0).read(prog, t, _streams())
     torch.testing.assert_close(g[0], prog.g_plus[0] * ((t + PCM_T0_S) / PCM_T0_S) ** (-nu))
 
 
 def test_pcm_read_noise_grows_with_time_as_formula():
     hw = load_hardware("pcm", ["device.prog_noise_scale=0", "device.drift_scale=0"])
-    dev = ConductanceDevice(hw)
+    dev = make_device(hw)
     r = 0.5
-    prog = dev.program(torch.full((N, N), r), _gens())
+    prog = dev.program(torch.full((N, N), r), _streams())
     q_s = min(0.0088 / r**0.65, 0.2)
     for t_inf in (0.0, 1e2, 1e4):
         t = t_inf + PCM_T0_S
         expect = q_s * math.sqrt(math.log((t + PCM_T_READ_S) / (2 * PCM_T_READ_S)))
-        g, _ = dev.read(prog, t_inf, _gens(stream=f"read{t_inf}"))
+        g, _ = dev.read(prog, t_inf, _streams())
         rel = (g[0] - prog.g_plus[0]) / prog.g_plus[0]
         assert rel.std().item() == pytest.approx(expect, rel=_std_bound(N * N))
 
@@ -124,9 +128,9 @@ def test_4bit_uniform_adc_maps_small_outputs_of_a_typical_layer_to_zero():
 @pytest.mark.parametrize("variation", [0.0156, 0.0624, 0.1248])
 def test_rram_variation_std_is_fraction_of_conductance_range(variation):
     hw = load_hardware("rram", [f"device.variation={variation}", "device.program_bits=null"])
-    dev = ConductanceDevice(hw)
+    dev = make_device(hw)
     assert dev.g_min == pytest.approx(3.0) and dev.g_range == pytest.approx(27.0)
-    prog = dev.program(torch.full((N, N), 0.6), _gens())
+    prog = dev.program(torch.full((N, N), 0.6), _streams())
     target = 3.0 + 0.6 * 27.0
     err = prog.g_plus[0] - target
     assert err.std().item() / dev.g_range == pytest.approx(variation, rel=_std_bound(N * N))
@@ -134,7 +138,7 @@ def test_rram_variation_std_is_fraction_of_conductance_range(variation):
 
 def test_rram_targets_are_quantized_to_program_bits():
     hw = load_hardware("rram", ["device.program_bits=3"])
-    dev = ConductanceDevice(hw)
+    dev = make_device(hw)
     gp, gm = dev.targets(torch.linspace(-1, 1, 1001))
     assert gp.unique().numel() == 8 and gm.unique().numel() == 8
     assert gp.min().item() == pytest.approx(3.0) and gp.max().item() == pytest.approx(30.0)
@@ -143,7 +147,7 @@ def test_rram_targets_are_quantized_to_program_bits():
 def test_weight_noise_statistics_match_definitions():
     w = torch.full((N, N), 0.5)
     hw = load_hardware("weight_noise", ["weight_noise.alpha=0.2"])
-    static = WeightNoiseDevice(hw).program(w, _gens())
+    static = WeightNoiseDevice(hw).program(w, _streams())
     rel = static[0] / w - 1
     assert rel.mean().item() == pytest.approx(0.0, abs=5 * 0.2 / N)
     assert rel.std().item() == pytest.approx(0.2, rel=_std_bound(N * N))
@@ -151,7 +155,7 @@ def test_weight_noise_statistics_match_definitions():
     eta0 = 0.3
     hw = load_hardware("weight_noise", ["weight_noise.kind=mul", f"weight_noise.eta0={eta0}"])
     dev = WeightNoiseDevice(hw)
-    n_s = dev.program(w, _gens())
+    n_s = dev.program(w, _streams())
     assert n_s.mean().item() == pytest.approx(1.0, abs=5 * 0.1 / N)
     assert n_s.std().item() == pytest.approx(0.1, rel=_std_bound(N * N))
     gens = _gens(stream="temporal")

@@ -17,7 +17,8 @@ from torch import nn
 
 from .config import HardwareConfig
 from .converters import ADC, DAC
-from .devices import ConductanceDevice, SignedDevice, WeightNoiseDevice, chip_generator, randn_chips
+from .devices import ChipStreams, chip_generator, make_device, randn_chips
+from .periphery import physical_adc_bound
 from .tiling import TilePlan
 
 BOLTZMANN_J_PER_K = 1.380649e-23   # study 003 thermal noise 4 k T G B
@@ -70,17 +71,14 @@ class Crossbar(nn.Module):
         self.register_buffer("w_norm", w / self.scale_full, persistent=False)
         self.separate = hw.mapping.differential == "separate_adc"
         self.dac = DAC(hw.dac)
-        if hw.device.model in ("weight_noise", "rram_signed"):
-            self.device_model = WeightNoiseDevice(hw) if hw.device.model == "weight_noise" else SignedDevice(hw)
+        self.device_model = make_device(hw)  # the family registered under hw.device.model
+        if self.device_model.signed_weights:
             adc_bound, signed = hw.adc.bound, True
             self.separate = False  # weights are stored signed: one column per output
+        elif hw.adc.range_uA is not None:
+            adc_bound, signed = physical_adc_bound(hw), False  # an unsigned ADC over [0, range_uA]
         else:
-            self.device_model = ConductanceDevice(hw)
-            if hw.adc.range_uA is not None:
-                # Physical ADC: normalized output y = sum(v * g/g_range) is a current y * g_range * v_read (uA).
-                adc_bound, signed = hw.adc.range_uA / (self.device_model.g_range * hw.device.v_read_V), False
-            else:
-                adc_bound, signed = hw.adc.bound, True
+            adc_bound, signed = hw.adc.bound, True
         self.adc = ADC(hw.adc, adc_bound, signed)
         self.t_inference_s = hw.t_inference_s
         self._out_gens: dict[int, torch.Generator] = {}
@@ -116,8 +114,12 @@ class Crossbar(nn.Module):
         return [u[:, :, r0:r1].transpose(1, 2).contiguous() for r0, r1 in self.plan.row_splits]
 
     # ----- chips -----------------------------------------------------------------------------------------------
+    def streams(self, chips: Sequence[int]) -> ChipStreams:
+        """The named random streams of these chips of this layer."""
+        return ChipStreams(self.seed, self.name, chips, self.weight.device)
+
     def _gens(self, chips: Sequence[int], stream: str) -> list[torch.Generator]:
-        return [chip_generator(self.seed, self.name, k, stream, self.weight.device) for k in chips]
+        return self.streams(chips)(stream)
 
     def set_time(self, t_inference_s: float) -> None:
         """Read the chips at another time: forward-noise streams restart from (seed, layer, chip, time)."""
@@ -135,27 +137,21 @@ class Crossbar(nn.Module):
     def state(self, chips: Sequence[int]) -> ChipState:
         """Program the chips of ``chips`` (deterministically from their seeds) and read them at t_inference_s."""
         chips = tuple(chips)
-        prog_gens = self._gens(chips, "program")
+        streams = self.streams(chips)
         dev = self.device_model
-        if isinstance(dev, SignedDevice):
-            return ChipState(chips, tiles=self._split(dev.program(self.w_norm, prog_gens)))
-        if isinstance(dev, WeightNoiseDevice):
-            static = dev.program(self.w_norm, prog_gens)
-            bias = None
-            if self.bias is not None and self.hw.weight_noise.on_bias and not dev.temporal:
-                noise = randn_chips(self.bias.shape, self._gens(chips, "bias"), self.bias.device)
-                bias = self.bias * (1.0 + self.hw.weight_noise.alpha * noise)
-            if dev.temporal:
-                return ChipState(chips, static=static)
-            return ChipState(chips, tiles=self._split(static), bias=bias)
-        prog = dev.program(self.w_norm, prog_gens)
+        prog = dev.program(self.w_norm, streams)
+        if dev.signed_weights:
+            if dev.temporal:  # the weights of each inference batch are drawn in forward_matrix
+                return ChipState(chips, static=prog)
+            bias = None if self.bias is None else dev.chip_bias(self.bias, streams)
+            return ChipState(chips, tiles=self._split(dev.read(prog, self.t_inference_s, streams)), bias=bias)
         comp = None
         if self.hw.drift_compensation != "none":
             # Reference right after programming (no drift, no read noise), through the full noisy, quantized forward.
-            ref = self._readout_level(*dev.read(prog, 0.0, None), self._gens(chips, "comp-ref"))
-        gp, gm = dev.read(prog, self.t_inference_s, self._gens(chips, f"read@{self.t_inference_s}"))
+            ref = self._readout_level(*dev.read(prog, 0.0, None), streams("comp-ref"))
+        gp, gm = dev.read(prog, self.t_inference_s, streams)
         if self.hw.drift_compensation != "none":
-            cur = self._readout_level(gp, gm, self._gens(chips, f"comp@{self.t_inference_s}"))
+            cur = self._readout_level(gp, gm, streams(f"comp@{self.t_inference_s}"))
             comp = ref / cur
         return ChipState(chips, tiles=self._tiles(gp, gm), comp=comp, gsum=self._gsum(gp, gm))
 
