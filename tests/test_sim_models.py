@@ -172,8 +172,11 @@ def test_bad_settings_name_the_key():
     import yaml
     from aimcbench.sim import config_dir
     data = yaml.safe_load(open(config_dir() / "hardware" / "pcm.yaml"))
-    del data["dac"]["bits"]
-    with pytest.raises(ConfigError, match=r"hardware\.dac\.bits: missing"):
+    assert hardware_from_dict(data).dac.bits == 12
+    del data["dac"]["bits"]  # a profile states how it differs from the defaults (exact converters)
+    assert hardware_from_dict(data).dac.bits is None
+    data["dac"]["bitz"] = 6
+    with pytest.raises(ConfigError, match=r"hardware\.dac\.bitz: unknown key"):
         hardware_from_dict(data)
 
 
