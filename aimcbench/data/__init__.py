@@ -15,8 +15,8 @@ from typing import Callable
 
 from .errors import DataError, DatasetConfigError
 from .idx import read_idx, write_idx
-from .images import default_image_path, load_coco, load_images
 from .imagenet import load_imagenet
+from .images import default_image_path, load_coco, load_images
 from .loaders import DATASETS, data_root
 from .loaders import load_split as _load_split_files
 from .preprocess import build_transform, check_normalize, preprocess

@@ -36,7 +36,7 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     lt = torch.maximum(a[:, None, :2], b[None, :, :2])
     rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = (rb - lt).clamp(min=0).prod(-1)
-    area = lambda x: (x[:, 2:] - x[:, :2]).clamp(min=0).prod(-1)  # noqa: E731
+    area = lambda x: (x[:, 2:] - x[:, :2]).clamp(min=0).prod(-1)
     union = area(a)[:, None] + area(b)[None, :] - inter
     return torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(inter))
 
@@ -172,67 +172,17 @@ def mask_map(preds: list[dict], targets: list[dict]) -> float:
     return float(metric.compute()["map"])
 
 
-def evaluate_detection_point(amodel, images: list[torch.Tensor], refs: list[dict], targets: list[dict] | None,
-                             digital_map: float | None, score_threshold: float, batch_size: int, device: str,
-                             run_dir, point: int, axis_label: str
-                             ) -> tuple[dict[str, list[float]], dict[str, float], list[float]]:
-    """One sweep point of a detection model: per-chip metrics, the digital baseline, seconds per chip.
-
-    Also writes the median chip's (by det_f1, then mask_iou; lower middle) first-image prediction to
-    ``run_dir/images/det_point_XXX.npz`` for the segmentation picture grid."""
+def prediction_arrays(pred: dict, image=None, **extra) -> dict:
+    """A compact prediction (see :func:`compact`) as numpy arrays for an .npz file: boxes, labels, scores,
+    masks bit-packed with their shape, optionally the image (float16) and ``extra`` values.
+    aimcbench.report.segmentation reads them back (load_prediction)."""
     import numpy as np
 
-    from aimcbench.report.segmentation import save_prediction
-
-    metrics, firsts, seconds = evaluate_chips(amodel, images, refs, score_threshold, batch_size=batch_size,
-                                              device=device, targets=targets)
-    n_ref = sum(int((r["scores"] >= score_threshold).sum()) for r in refs) / len(refs)
-    digital = {"det_f1": 1.0, "mask_iou": 1.0 if n_ref else math.nan, "label_retention": 1.0 if n_ref else math.nan,
-               "score_change": 0.0 if n_ref else math.nan, "detections": n_ref}
-    if digital_map is not None:
-        digital["mask_map"] = digital_map
-    key = np.nan_to_num(np.array(metrics["det_f1"]), nan=-1.0) * 10 + np.nan_to_num(np.array(metrics["mask_iou"]),
-                                                                                      nan=-1.0)
-    order = np.argsort(key, kind="stable")
-    chip = int(order[(len(order) - 1) // 2])
-    save_prediction(run_dir, f"det_point_{point:03d}", firsts[chip], axis_label=axis_label,
-                    chip=int(amodel.chip_ids[chip]))
-    return metrics, digital, seconds
-
-
-def detection_reference(model, cfg: dict, run_dir, device: str, meta: dict, log
-                        ) -> tuple[list[torch.Tensor], list[dict] | None, list[dict], float | None]:
-    """Images, COCO targets (or None), the digital predictions and the digital mask mAP (or None) of a
-    detection sweep; writes images/det_digital.npz (first image and its digital detections) and meta notes."""
-    import time
-
-    from aimcbench.data.images import detection_inputs
-    from aimcbench.report.segmentation import save_prediction
-
-    dataset = cfg["dataset"]
-    if dataset["name"] != "images":  # e.g. the sweep's default mnist: Mask R-CNN takes photographs
-        from omegaconf import OmegaConf
-
-        from aimcbench.configs import CONFIG_DIR
-
-        dataset = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "dataset" / "images.yaml"), resolve=True)
-        log(f"aimc: model {cfg['model']['name']} takes images: dataset={cfg['dataset']['name']} replaced by "
-            f"dataset=images defaults (default image; set dataset=images dataset.paths=[...] for others)")
-    meta["dataset_used"] = dataset
-    ev = cfg["eval"]
-    names, images, targets = detection_inputs(dataset, ev.get("n"))
-    thr = float(ev.get("score_threshold", 0.5))
-    t0 = time.perf_counter()
-    refs = predict(model, images, int(ev["batch_size"]), device)
-    meta["timings"]["digital_s_per_image"] = round((time.perf_counter() - t0) / len(images), 3)
-    n_ref = [int((r["scores"] >= thr).sum()) for r in refs]
-    meta["images"] = [{"name": n, "shape": list(im.shape), "digital_detections": k}
-                      for n, im, k in zip(names, images, n_ref)]
-    if not any(n_ref):
-        top = max((float(r["scores"].max()) for r in refs if r["scores"].numel()), default=float("nan"))
-        log(f"aimc: the digital model detects nothing at eval.score_threshold={thr:g} (top score {top:.3f}); "
-            f"det_f1 is 1 only when a chip detects nothing too, mask_iou/label_retention/score_change are NaN "
-            f"(undefined); lower eval.score_threshold for random weights")
-    save_prediction(run_dir, "det_digital", compact(refs[0], thr), image=images[0], image_name=names[0])
-    det_map = mask_map(refs, targets) if targets is not None else None
-    return images, targets, refs, det_map
+    masks = pred["masks"].numpy().astype(bool) if "masks" in pred else np.zeros((0, 1, 1), bool)
+    arrays = {"boxes": pred["boxes"].numpy().astype(np.float32), "labels": pred["labels"].numpy().astype(np.int64),
+              "scores": pred["scores"].numpy().astype(np.float32), "mask_shape": np.array(masks.shape),
+              "masks": np.packbits(masks.reshape(-1))}
+    if image is not None:
+        arrays["image"] = image.detach().cpu().numpy().astype(np.float16)
+    arrays.update({k: np.array(v) for k, v in extra.items()})
+    return arrays

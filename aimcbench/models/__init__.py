@@ -16,8 +16,17 @@ from __future__ import annotations
 from torch import nn
 
 from .checkpoint import CheckpointError, ModelError, load_checkpoint, read_state_dict
-from .registry import (MODELS, RESERVED_KEYS, build_from_config, build_model, builder_kwargs, check_model_config,
-                       import_object, model_label, register_model)
+from .registry import (
+    MODELS,
+    RESERVED_KEYS,
+    build_from_config,
+    build_model,
+    builder_kwargs,
+    check_model_config,
+    import_object,
+    model_label,
+    register_model,
+)
 
 
 def analog_parameter_count(model: nn.Module) -> int:

@@ -20,7 +20,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-
 from .checkpoint import CheckpointError, read_state_dict
 
 
@@ -48,7 +47,10 @@ def build_maskrcnn(weights: str | None = "auto", weights_path: str | None = None
     when neither is given. box_score_thresh / detections_per_img: torchvision's post-processing (random
     weights score every class near 1/91, below the default 0.05, so random-weight runs lower it).
     """
-    from torchvision.models.detection import MaskRCNN_ResNet50_FPN_Weights, maskrcnn_resnet50_fpn
+    from torchvision.models.detection import (
+        MaskRCNN_ResNet50_FPN_Weights,
+        maskrcnn_resnet50_fpn,
+    )
 
     if weights not in (None, "coco", "auto"):
         raise MaskRCNNLoadError(f"model.weights: must be coco, auto or null (got {weights!r})")
@@ -76,7 +78,7 @@ def build_maskrcnn(weights: str | None = "auto", weights_path: str | None = None
                 raise OSError("AIMC_NO_DOWNLOAD is set")
             model = maskrcnn_resnet50_fpn(weights=coco, **kw)
             source = "coco"
-        except Exception as err:  # noqa: BLE001 - no network, proxy, disk: all mean "cannot be had here"
+        except Exception as err:
             why = f"{type(err).__name__}: {' '.join(str(err).split())[:80]}"
             if weights == "coco":
                 raise MaskRCNNLoadError(

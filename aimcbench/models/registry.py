@@ -5,7 +5,9 @@ directory), built with the section's other keys as keyword arguments.
 Keys that describe the model to aimcbench rather than to its builder are never passed: ``name``, ``task``,
 ``checkpoint`` (a state dict loaded after building, :func:`aimcbench.models.checkpoint.load_checkpoint`) and
 ``input_shape`` (the image shape ``aimc tiles`` uses). For a ``_target_``, ``num_classes`` is passed only when the
-target takes it. Every problem is a :class:`ModelError` whose message starts with the offending key.
+target takes it, and when ``_target_`` overrides a registered model's section (``model._target_=...`` over the
+default ``model=mlp``) that model's own keys (``hidden`` ...) are left out. Every problem is a
+:class:`ModelError` whose message starts with the offending key.
 """
 from __future__ import annotations
 
@@ -91,6 +93,11 @@ def target_kwargs(model_cfg: dict, target: Callable) -> dict:
     if "num_classes" in kwargs and not var_kw and "num_classes" not in names:
         kwargs.pop("num_classes")  # describes the data; passed only to targets that take it
     path = model_cfg["_target_"]
+    if model_cfg.get("name") in MODELS and not var_kw:
+        # `model._target_=...` over a registered model's section (e.g. the default model=mlp): the keys that
+        # model's builder takes (hidden, width_mult ...) belong to it, not to the target. Typos still fail.
+        own, _, _ = _parameters(MODELS[model_cfg["name"]])
+        kwargs = {k: v for k, v in kwargs.items() if k in names or k not in own}
     unknown = sorted(set(kwargs) - set(names)) if not var_kw else []
     if unknown:
         raise ModelError(f"{TARGET_KEY}: {path} takes no keyword argument(s) {', '.join(unknown)} "
@@ -128,9 +135,10 @@ def build_from_config(model_cfg: dict) -> nn.Module:
         return build_model(model_cfg["name"], **builder_kwargs(model_cfg))
     check_model_config(model_cfg)
     fn = import_object(target, TARGET_KEY)
+    kwargs = target_kwargs(model_cfg, fn)
     try:
-        model = fn(**target_kwargs(model_cfg, fn))
-    except Exception as err:  # noqa: BLE001 - the user's constructor failed: report it on one line
+        model = fn(**kwargs)
+    except Exception as err:  # noqa: BLE001 - the user's constructor failed: one line naming the key
         raise ModelError(f"{TARGET_KEY}: {target}(...) raised {type(err).__name__}: "
                          f"{' '.join(str(err).split())[:200]}") from None
     if not isinstance(model, nn.Module):

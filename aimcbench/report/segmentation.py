@@ -44,15 +44,11 @@ def _atomic_npz(path: Path, **arrays) -> None:
 
 def save_prediction(run_dir, name: str, pred: dict, image=None, **extra) -> Path:
     """Write one compact prediction (see module docstring) as ``images/<name>.npz``; returns the path."""
+    from aimcbench.metrics.detection import prediction_arrays
+
     out = Path(run_dir) / IMAGES_DIR
     out.mkdir(parents=True, exist_ok=True)
-    masks = pred["masks"].numpy().astype(bool) if "masks" in pred else np.zeros((0, 1, 1), bool)
-    arrays = {"boxes": pred["boxes"].numpy().astype(np.float32), "labels": pred["labels"].numpy().astype(np.int64),
-              "scores": pred["scores"].numpy().astype(np.float32), "mask_shape": np.array(masks.shape),
-              "masks": np.packbits(masks.reshape(-1))}
-    if image is not None:
-        arrays["image"] = image.detach().cpu().numpy().astype(np.float16)
-    arrays.update({k: np.array(v) for k, v in extra.items()})
+    arrays = prediction_arrays(pred, image, **extra)
     path = out / f"{name}.npz"
     _atomic_npz(path, **arrays)
     return path

@@ -20,7 +20,17 @@ from typing import Any
 import torch
 from filelock import FileLock
 
-from aimcbench.models import CheckpointError, builder_kwargs, load_checkpoint, read_state_dict  # noqa: F401 (re-export)
+from aimcbench.models import (
+    CheckpointError,
+    builder_kwargs,
+    load_checkpoint,
+    read_state_dict,
+)
+
+# CheckpointError, load_checkpoint and read_state_dict live in aimcbench.models; re-exported for older imports.
+__all__ = ["CACHE_FORMAT", "CheckpointError", "attach_array_gains", "cache_key", "cache_root", "canonical_hash",
+           "collect_array_gains", "data_fingerprint", "load_checkpoint", "load_or_train", "model_kwargs",
+           "read_state_dict"]
 
 CACHE_FORMAT = 1  # bump when the training code changes what a given config produces
 
