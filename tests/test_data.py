@@ -335,3 +335,43 @@ def test_bad_name_split_limit():
 def test_datasets_metadata():
     for name, meta in DATASETS.items():
         assert len(meta["input_shape"]) == 3 and meta["num_classes"] in (10, 100, 1000)  # 1000: imagenet
+
+
+def test_dataset_target_is_materialized_with_the_seeded_subset():
+    from aimcbench.data import load_from_config
+
+    cfg = {"_target_": "torchvision.datasets.FakeData", "size": 30, "image_size": [3, 8, 8], "num_classes": 4}
+    x, y = load_from_config(cfg, "test", limit=5, seed=2)
+    full, fy = load_from_config(cfg, "test")
+    idx = loaders._subset_indices(30, 5, 2)  # the same subset rule as the built-in sets
+    assert x.shape == (5, 3, 8, 8) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+    assert torch.equal(x, full[idx]) and torch.equal(y, fy[idx])
+
+
+@pytest.mark.parametrize("cfg, fragment", [
+    ({"_target_": "nope_mod.Set"}, "dataset._target_: cannot import 'nope_mod.Set'"),
+    ({"_target_": "torchvision.datasets.FakeData", "bogus": 1},
+     "dataset._target_: torchvision.datasets.FakeData takes no keyword argument(s) bogus"),
+    ({"_target_": "torchvision.datasets.MNIST"}, "dataset._target_: torchvision.datasets.MNIST needs root"),
+    ({"name": "synthetic", "normalize": {"mean": [0.5]}}, "dataset.normalize: must be null or"),
+    ({"name": "synthetic", "transform": {"_target_": "nope_mod.T"}}, "dataset.transform: cannot import"),
+])
+def test_bad_dataset_settings_name_the_key(cfg, fragment):
+    from aimcbench.data import DatasetConfigError, check_dataset_config
+
+    with pytest.raises(DatasetConfigError) as err:
+        check_dataset_config(cfg)
+    assert str(err.value).startswith(fragment) and "\n" not in str(err.value), str(err.value)
+
+
+def test_normalize_and_transform_give_the_same_images():
+    from aimcbench.data import load_from_config
+
+    raw, _ = load_from_config({"name": "synthetic_cifar"}, "test", limit=6)
+    stats = {"mean": [0.4, 0.5, 0.6], "std": [0.2, 0.25, 0.3]}
+    x, _ = load_from_config({"name": "synthetic_cifar", "normalize": stats}, "test", limit=6)
+    t, _ = load_from_config({"name": "synthetic_cifar", "transform": {
+        "_target_": "torchvision.transforms.Normalize", **stats}}, "test", limit=6)
+    mean, std = torch.tensor(stats["mean"]).view(1, 3, 1, 1), torch.tensor(stats["std"]).view(1, 3, 1, 1)
+    assert torch.allclose(x, (raw - mean) / std) and torch.allclose(t, x, atol=1e-6)
+    assert load_from_config({"name": "synthetic_cifar", "normalize": None}, "test", limit=6)[0].equal(raw)

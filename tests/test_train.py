@@ -119,3 +119,30 @@ def test_corrupt_clamps_and_tv_is_zero_on_flat_images():
     assert noisy.min() >= 0 and noisy.max() <= 1 and (noisy - x).abs().mean() > 0.1
     assert float(total_variation(x)) == 0.0
     assert float(total_variation(noisy)) > 0.1
+
+
+def test_recipes_pick_the_study_specific_training_and_plain_otherwise():
+    from aimcbench.train.recipes import pick_recipe
+
+    base = {"steps": 5, "epochs": None, "noise_injection": None, "aware": None, "narelu": None}
+    aware = {"level": 2, "profiles": ["a", "b", "c"], "steps": 3}
+    assert pick_recipe(base).name == "plain" and pick_recipe(base).start_config(base) is None
+    r = pick_recipe({**base, "aware": aware, "noise_injection": 0.03})
+    assert r.name == "aware" and r.keeps_array_gains
+    assert r.start_config({**base, "aware": aware})["aware"]["level"] == 1  # level N starts from level N-1
+    assert pick_recipe({**base, "aware": {**aware, "level": 0}}).name == "plain"
+    ni = {**base, "noise_injection": {"kind": "mul", "eta0": 0.1, "finetune_steps": 4}}
+    assert pick_recipe(ni).name == "noise_injection_finetune" and pick_recipe(ni).start_config(ni)["noise_injection"] is None
+    # injection while training from scratch (no finetune_steps) is plain training with noise
+    assert pick_recipe({**base, "noise_injection": {"kind": "mul", "eta0": 0.1}}).name == "plain"
+    na = {**base, "narelu": {"epochs": 1}}
+    assert pick_recipe(na).name == "narelu" and pick_recipe(na).start_config(na)["narelu"] is None
+
+
+def test_null_dataset_preprocessing_keys_leave_the_cache_key_unchanged():
+    model, train = {"name": "mlp", "hidden": [8]}, {"steps": 5, "seed": 0}
+    plain = cache_key(model, {"name": "synthetic"}, train, "fp")
+    nulls = {"name": "synthetic", "normalize": None, "transform": None, "_target_": None, "data_dir": "/x"}
+    assert cache_key(model, nulls, train, "fp") == plain
+    norm = {"name": "synthetic", "normalize": {"mean": [0.5], "std": [0.5]}}
+    assert cache_key(model, norm, train, "fp") != plain
