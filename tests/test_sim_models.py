@@ -116,7 +116,7 @@ def test_drift_compensation_restores_output_scale():
 
 
 def test_layer_selection_first_layer_only():
-    model, x = _cnn(), _x()
+    model = _cnn()
     am = to_analog(model, load_hardware("weight_noise", ["layers.indices=[0]", "weight_noise.alpha=0.5"]), chips=2)
     assert list(am.crossbars) == ["0"]
     am = to_analog(model, load_hardware("pcm", ["layers.types=[Linear]"]), chips=2)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from conftest import FAST, compose, needs_metrics, needs_sim
 
-from aimcbench.commands._common import UsageError, check_config, check_sweep_config
+from aimcbench.commands._common import check_sweep_config
 from aimcbench.runner import point_hash, run_sweep
 
 # A tiny CIFAR ResNet-8 (4/8/16 channels) with batch norm, trained for a few steps on synthetic 32x32 images.
@@ -68,16 +68,21 @@ def test_nabn_on_a_model_without_batch_norm_is_a_logged_no_op(tmp_path):
     ("train.noise_injection={kind:sum,eta0:0.1}", "train.noise_injection"),
     ("train.noise_injection={kind:mul,eta0:-1}", "train.noise_injection"),
 ])
-def test_bad_mitigation_and_noise_injection_settings_name_the_key(override, key):
-    with pytest.raises(UsageError) as err:
-        check_config(compose("sweep", [override]))
-    assert err.value.key == key and "\n" not in str(err.value)
+def test_bad_mitigation_and_noise_injection_settings_name_the_key(override, key, tmp_path, capsys):
+    """Wrong types stop in Hydra's typed composition, bad values in the validation; both before any work."""
+    from aimcbench.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["sweep", override, f"hydra.run.dir={tmp_path}/run"])
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2 and err.startswith(f"aimc: error: {key}:") and "\n" not in err, err
+    assert not (tmp_path / "run").exists()
 
 
 def test_cli_rejects_bad_nabn_with_exit_2(tmp_path, capsys):
     from aimcbench.cli import main
 
     with pytest.raises(SystemExit) as info:
-        main(["sweep", "mitigation.nabn=yes", f"hydra.run.dir={tmp_path}/run"])
+        main(["sweep", "mitigation.nabn=maybe", f"hydra.run.dir={tmp_path}/run"])  # (yes/no/on/off read as booleans)
     err = capsys.readouterr().err.strip()
     assert info.value.code == 2 and err.startswith("aimc: error: mitigation.nabn:") and len(err.splitlines()) == 1

@@ -17,8 +17,8 @@ from aimcbench.runner import run_sweep
 
 pytestmark = [needs_sim, needs_metrics]
 
-# `++` (add or override) until the model section is open in the schema; then plain `model._target_=` works too.
-TARGET = "++model._target_"
+# The model section of the schema is open: `model._target_=...` as it reads (no `+`).
+TARGET = "model._target_"
 MOD = "h2_user_nets"  # unique module name: imported once per test session from the fixture's directory
 LENET = '''
 import torch
@@ -184,3 +184,16 @@ def test_a_user_dataset_class_with_normalization(user_dir, tmp_path):
     idx = torch.from_numpy(__import__("numpy").sort(__import__("numpy").random.default_rng(1).choice(40, 10, False)))
     expect = ((raw[idx] * 255).round() / 255 - 0.5) / 0.25
     assert x.shape == (10, 1, 28, 28) and torch.equal(y, ry[idx]) and torch.allclose(x, expect, atol=1e-6)
+
+
+@pytest.mark.parametrize("target, fragment", [("h2_no_such_module.LeNet", "no module named"),
+                                              (f"{MOD}.NOT_A_MODEL", "not an nn.Module class or factory")])
+def test_a_bad_target_stops_before_any_work(user_dir, tmp_path, capsys, monkeypatch, target, fragment):
+    from aimcbench.cli import main
+
+    monkeypatch.chdir(user_dir)
+    with pytest.raises(SystemExit) as info:
+        main(["sweep", f"{TARGET}={target}", "dataset=synthetic", f"hydra.run.dir={tmp_path / 'run'}"])
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2 and err.startswith("aimc: error: model._target_: ") and fragment in err, err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "run").exists()

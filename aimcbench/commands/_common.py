@@ -51,7 +51,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that are the user's input problem (exit 2, one line) rather than a bug."""
     errs: list[type[BaseException]] = [UsageError]
     for mod, name in (("aimcbench.sim", "ConfigError"), ("aimcbench.models", "ModelError"),
-                      ("aimcbench.data", "DataError"),
+                      ("aimcbench.data", "DataError"), ("aimcbench.tasks", "TaskError"),
                       ("aimcbench.train", "CheckpointError"), ("aimcbench.runner", "ResultsMismatchError"),
                       ("aimcbench.report", "ReportError")):
         try:

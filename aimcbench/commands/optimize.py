@@ -96,7 +96,7 @@ def run(cfg: DictConfig) -> None:
     import torch
     from hydra.core.hydra_config import HydraConfig
 
-    from aimcbench.data import load_split
+    from aimcbench.data import load_from_config
     from aimcbench.sim import hardware_from_dict
     from aimcbench.train import load_or_train
 
@@ -108,8 +108,7 @@ def run(cfg: DictConfig) -> None:
     if data.get("threads"):
         torch.set_num_threads(int(data["threads"]))
     model, _ = load_or_train(data["model"], data["dataset"], data["train"], cache_dir=data.get("cache_dir"))
-    x, _ = load_split(data["dataset"]["name"], "train", data_dir=data["dataset"].get("data_dir"),
-                      limit=int(o["samples"]), seed=0)
+    x, _ = load_from_config(data["dataset"], "train", limit=int(o["samples"]), seed=0)
     rows = optimize_model(model, hw, x, bits_list, o)
     out_dir = Path(o["out_dir"] or HydraConfig.get().runtime.output_dir)
     paths = write_profiles(data["hardware"], rows, out_dir, o["name"])

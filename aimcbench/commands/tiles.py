@@ -22,13 +22,13 @@ def format_plan(rows: list[dict]) -> str:
 @exits_on_user_error
 def run(cfg: DictConfig) -> None:
     """Hydra task: build the (untrained) model, plan its tiles, print the table."""
-    from aimcbench.models import build_model
+    from aimcbench.models import build_from_config, model_label
     from aimcbench.sim import hardware_from_dict, tile_plan
-    from aimcbench.train import model_kwargs
 
     data = plain(cfg)
     check_config(data)
-    model = build_model(data["model"]["name"], **model_kwargs(data["model"])).eval()
+    model = build_from_config(data["model"]).eval()
+    label = model_label(data["model"])
     hw = hardware_from_dict(data["hardware"])
     shape = tuple(data["dataset"]["shape"])
     note = ""
@@ -40,12 +40,12 @@ def run(cfg: DictConfig) -> None:
             # `aimc tiles model=vgg_block hardware=rram` should just work: use the shape the model is built for.
             rows = tile_plan(model, hw, input_shape=tuple(own))
             note = f" (inputs {'x'.join(map(str, own))} from model.input_shape)"
-            print(f"{data['model']['name']} on {hw.name}{note}:")
+            print(f"{label} on {hw.name}{note}:")
             print(format_plan(rows))
             return
-        raise UsageError("dataset", f"model {data['model']['name']} does not take {'x'.join(map(str, shape))} "
+        raise UsageError("dataset", f"model {label} does not take {'x'.join(map(str, shape))} "
                                     "inputs; pick a data set of its input shape, e.g. dataset=synthetic_cifar "
                                     f"({str(err).splitlines()[0][:80]})") from None
-    print(f"{data['model']['name']} on {hw.name}:")
+    print(f"{label} on {hw.name}:")
     print(format_plan(rows))
 

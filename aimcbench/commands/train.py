@@ -16,19 +16,20 @@ def run(cfg: DictConfig) -> None:
 
     from hydra.core.hydra_config import HydraConfig
 
-    from aimcbench.data import load_split
+    from aimcbench.data import dataset_label, load_from_config
+    from aimcbench.models import model_label
     from aimcbench.runner import pick_device
     from aimcbench.train import evaluate_digital, load_or_train
 
     data = plain(cfg)
     check_config(data)
     if data["model"].get("task") == "detection":
-        raise UsageError("model", f"{data['model']['name']} is a detection model with given weights (COCO, "
+        raise UsageError("model", f"{model_label(data['model'])} is a detection model with given weights (COCO, "
                                   "model.weights_path or random); aimc train has nothing to train: use aimc sweep")
     device = pick_device(data.get("device", "cpu"))
     model, info = load_or_train(data["model"], data["dataset"], data["train"], cache_dir=data.get("cache_dir"),
                                 device=device)
-    x, y = load_split(data["dataset"]["name"], "test", data_dir=data["dataset"].get("data_dir"))
+    x, y = load_from_config(data["dataset"], "test")
     metrics = evaluate_digital(model, x, y, data["model"].get("task", "classification"), device=device)
     aware = data["train"].get("aware")
     if aware and aware.get("level"):
@@ -42,13 +43,13 @@ def run(cfg: DictConfig) -> None:
         finally:
             patch.remove()
         metrics.update({f"level{aware['level']}_{k}": v for k, v in pipe.items()})
-    out = {"model": data["model"], "dataset": data["dataset"]["name"], "train": data["train"], **info,
+    out = {"model": data["model"], "dataset": dataset_label(data["dataset"]), "train": data["train"], **info,
            "test": metrics}
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "train.json").write_text(json.dumps(out, indent=2, default=str))
     how = {"cache": "loaded from cache", "trained": f"trained in {info['train_s']:.1f} s",
            "checkpoint": "loaded from checkpoint"}[info["source"]]
-    print(f"{data['model']['name']} on {data['dataset']['name']}: {how}: {info['path']}")
+    print(f"{model_label(data['model'])} on {dataset_label(data['dataset'])}: {how}: {info['path']}")
     print("test " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()) + f" ({x.shape[0]} images)")
 

@@ -54,7 +54,15 @@ def check_model(model: Any, where: str = "") -> None:
     for k, ok in _MODEL_KEYS.items():
         if k in model and not ok(model[k]):
             raise UsageError(f"model.{k}", f"must be {_MODEL_ALLOWED[k]} (got {model[k]!r}){_suffix(where)}")
-    if not model.get("_target_"):
+    if model.get("_target_"):
+        from aimcbench.models import ModelError, check_model_config
+
+        try:  # imports the target and checks its keyword arguments, without building it
+            check_model_config(model)
+        except ModelError as err:
+            key, _, text = str(err).partition(": ")
+            raise UsageError(key, text + _suffix(where)) from None
+    else:
         from aimcbench.models import MODELS
 
         if "name" not in model:
@@ -70,14 +78,17 @@ def check_dataset(dataset: Any, where: str = "") -> None:
     """The open dataset section: a registered ``name`` or a ``_target_``."""
     if not isinstance(dataset, dict):
         raise UsageError("dataset", f"must be a mapping (got {dataset!r}){_suffix(where)}")
-    if dataset.get("_target_"):
-        return
-    from aimcbench.data import DATASETS
+    from aimcbench.data import DATASETS, DataError, check_dataset_config
 
     names = (*DATASETS, "images")
-    if dataset.get("name") not in names:
+    if not dataset.get("_target_") and dataset.get("name") not in names:
         raise UsageError("dataset.name", f"must be one of {', '.join(names)} or set dataset._target_ "
                                          f"(got {dataset.get('name')!r}){_suffix(where)}")
+    try:  # _target_ (imports, takes the keys), normalize, transform
+        check_dataset_config(dataset)
+    except DataError as err:
+        key, _, text = str(err).partition(": ")
+        raise UsageError(key, text + _suffix(where)) from None
 
 
 def check_config(cfg: dict, where: str = "") -> None:

@@ -15,13 +15,34 @@ import numpy as np
 from .base import PointResult, Task, npz_bytes, register_task
 
 
+def load_detection_model(model_cfg: dict) -> tuple:
+    """(eval model, weights identity for result hashes, source text) from a plain ``model`` config section.
+
+    No training and no cache: the weights are torchvision's, a user file, or the seeded random init."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    from aimcbench.models import build_model
+
+    params = {k: v for k, v in model_cfg.items() if k not in ("name", "task", "checkpoint")}
+    model = build_model(model_cfg["name"], **params)
+    if params.get("weights_path"):
+        ident = hashlib.sha256(Path(params["weights_path"]).expanduser().read_bytes()).hexdigest()
+        source = f"file {params['weights_path']}"
+    else:  # what was actually loaded (weights=auto may fall back to random)
+        loaded = getattr(model, "aimc_weights", "random")
+        ident = "coco_v1" if loaded == "coco" else f"random:{params.get('seed', 0)}"
+        source = "torchvision COCO_V1" if loaded == "coco" else f"random (seed {params.get('seed', 0)})"
+    cfg_id = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return model, f"{ident}:{cfg_id}", source
+
+
 class Detection(Task):
     name = "detection"
     trained = False
 
     def load_model(self, model_cfg):
-        from aimcbench.models.maskrcnn import load_detection_model
-
         model, weights_id, source = load_detection_model(model_cfg)
         return model, weights_id, {"path": model_cfg.get("weights_path"), "source": source, "trained": False}
 
