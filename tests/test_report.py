@@ -215,7 +215,7 @@ def test_report_dirs_errors_name_the_path(tmp_path):
 
 def _run_report(*overrides, cwd):
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "aimcbench.commands.report", *overrides],
+    return subprocess.run([sys.executable, "-m", "aimcbench", "report", *overrides],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 

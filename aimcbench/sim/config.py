@@ -173,8 +173,9 @@ class HardwareConfig:
     weight_noise: WeightNoiseConfig = _f("generic weight noise (device.model weight_noise)", factory=WeightNoiseConfig)
     layers: LayerSelection = _f("which layers are analog", factory=LayerSelection)
     column_noise: ColumnNoiseConfig = _f("study 003 thermal/shot column noise and programming noise in uS", factory=ColumnNoiseConfig)
-    per_layer: Optional[dict] = _f("per-layer settings {layer name: {g_min_uS, g_max_uS, adc_bound}} that "
-                                   "replace the profile's for that layer (written by aimc optimize); null: none", default=None)
+    # Any rather than Optional[dict]: OmegaConf cannot merge a mapping into a typed mapping that is null.
+    per_layer: Any = _f("per-layer settings {layer name: {g_min_uS, g_max_uS, adc_bound}} that replace the "
+                        "profile's for that layer (written by aimc optimize); null: none", default=None)
 
     def for_layer(self, name: str) -> "HardwareConfig":
         """This profile with the ``per_layer`` settings of layer ``name`` applied (itself when there are none)."""
