@@ -120,6 +120,7 @@ def test_env_dir_used_and_arg_wins(tmp_path, monkeypatch):
 
 def test_default_root_without_env(monkeypatch, tmp_path):
     monkeypatch.delenv("AIMC_DATA_DIR")
+    monkeypatch.delenv("AIMC_CACHE_DIR")  # the data default follows the cache dir (tests/test_cache_integrity.py)
     monkeypatch.setenv("HOME", str(tmp_path))
     assert loaders.data_root() == str(tmp_path / ".cache" / "aimcbench" / "data")
 

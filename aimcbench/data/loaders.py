@@ -49,12 +49,17 @@ _download_failures: dict[tuple[str, str], str] = {}
 
 
 def data_root(data_dir: str | os.PathLike | None = None) -> str:
-    """The data root: ``data_dir`` if given, else $AIMC_DATA_DIR, else ~/.cache/aimcbench/data."""
+    """The data root: ``data_dir`` if given, else $AIMC_DATA_DIR, else <cache dir>/data, the cache dir being
+    $AIMC_CACHE_DIR or ~/.cache/aimcbench (as for the model cache): a user who moved the cache moves the data too,
+    and nothing is created under ~/.cache behind their back."""
     if data_dir:
         return os.path.abspath(os.path.expanduser(os.fspath(data_dir)))
     env = os.environ.get("AIMC_DATA_DIR")
     if env:
         return os.path.abspath(os.path.expanduser(env))
+    cache = os.environ.get("AIMC_CACHE_DIR")
+    if cache:
+        return os.path.join(os.path.abspath(os.path.expanduser(cache)), "data")
     return os.path.join(os.path.expanduser("~"), ".cache", "aimcbench", "data")
 
 
@@ -202,7 +207,7 @@ def load_split(name: str, split: str, data_dir=None, limit: int | None = None,
     """Load one split of a dataset as (x float32 [N,C,H,W] in [0,1], y int64 [N]).
 
     name: one of :data:`DATASETS`. split: "train" | "test". data_dir: root to search (default
-    $AIMC_DATA_DIR, then ~/.cache/aimcbench/data). limit: keep a seeded random subset of that many
+    $AIMC_DATA_DIR, then <$AIMC_CACHE_DIR or ~/.cache/aimcbench>/data). limit: keep a seeded random subset of that many
     examples (for synthetic sets: generate exactly that many). seed: subset / synthetic-draw seed.
     """
     if name not in DATASETS:

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from .hwaware import HardwareAware
 from .loop import augment_batch
+from .seeding import training_scope
 
 
 def aware_hardware(aware: dict, level: int):
@@ -60,54 +61,55 @@ def finetune_aware(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, tra
         torch.set_num_threads(int(threads))
     try:
         seed = int(train_cfg["seed"]) + 1000 * level
-        torch.manual_seed(seed)
-        gen = torch.Generator().manual_seed(seed + 1)
-        noise_gen = torch.Generator().manual_seed(seed + 2)
-        model.to(device).train()
-        tiled = hw.mapping.tile_rows is not None or hw.adc.bits is not None
-        patch = HardwareAware(model, hw, injection=injection, train_gains=tiled,
-                              generator=noise_gen if device == "cpu" else None)
-        params = list(model.parameters()) + patch.parameters()
-        if aware["optimizer"] == "sgd":
-            opt = torch.optim.SGD(params, lr=lr_at(aware, 0), momentum=float(aware["momentum"]))
-        else:
-            opt = torch.optim.Adam(params, lr=lr_at(aware, 0))
-        n, bs = x.shape[0], int(train_cfg["batch_size"])
-        per_epoch = -(-n // bs)
-        steps = int(aware["steps"]) if aware.get("steps") else int(aware["epochs"]) * per_epoch
-        augment = train_cfg.get("augment") or "none"
-        recent: list[float] = []
-        done = 0
-        bar = tqdm(total=steps, desc=f"level {level}", disable=not progress, leave=False, unit="step")
-        try:
-            while done < steps:
-                order = torch.randperm(n, generator=gen)
-                for start in range(0, n, bs):
-                    if done >= steps:
-                        break
-                    # A schedule in epochs also works for step budgets (a step is 1/per_epoch of an epoch).
-                    for group in opt.param_groups:
-                        group["lr"] = lr_at(aware, done / per_epoch)
-                    idx = order[start:start + bs]
-                    xb = augment_batch(x[idx], augment, gen).to(device)
-                    # Mixed precision on a GPU for the digital parts (batch norm, pooling); analog layers stay fp32.
-                    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=str(device).startswith("cuda")):
-                        logits = model(xb)
-                    loss = F.cross_entropy(logits.float(), y[idx].to(device))
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    recent = (recent + [float(loss.detach())])[-per_epoch:]
-                    done += 1
-                    bar.update(1)
-        finally:
-            bar.close()
-            patch.remove()
-        model.eval()
-        mean_loss = sum(recent) / max(len(recent), 1)
-        if progress:
-            print(f"level {level}: {done} steps ({done / per_epoch:.1f} epochs), loss {mean_loss:.4f}", file=sys.stderr)
-        return {"loss": mean_loss, "steps": done, "epochs": done / per_epoch}
+        # Global draws (the GPU's injected variation, dropout) come from a forked RNG seeded for this level.
+        with training_scope(seed, device):
+            gen = torch.Generator().manual_seed(seed + 1)
+            noise_gen = torch.Generator().manual_seed(seed + 2)
+            model.to(device).train()
+            tiled = hw.mapping.tile_rows is not None or hw.adc.bits is not None
+            patch = HardwareAware(model, hw, injection=injection, train_gains=tiled,
+                                  generator=noise_gen if device == "cpu" else None)
+            params = list(model.parameters()) + patch.parameters()
+            if aware["optimizer"] == "sgd":
+                opt = torch.optim.SGD(params, lr=lr_at(aware, 0), momentum=float(aware["momentum"]))
+            else:
+                opt = torch.optim.Adam(params, lr=lr_at(aware, 0))
+            n, bs = x.shape[0], int(train_cfg["batch_size"])
+            per_epoch = -(-n // bs)
+            steps = int(aware["steps"]) if aware.get("steps") else int(aware["epochs"]) * per_epoch
+            augment = train_cfg.get("augment") or "none"
+            recent: list[float] = []
+            done = 0
+            bar = tqdm(total=steps, desc=f"level {level}", disable=not progress, leave=False, unit="step")
+            try:
+                while done < steps:
+                    order = torch.randperm(n, generator=gen)
+                    for start in range(0, n, bs):
+                        if done >= steps:
+                            break
+                        # A schedule in epochs also works for step budgets (a step is 1/per_epoch of an epoch).
+                        for group in opt.param_groups:
+                            group["lr"] = lr_at(aware, done / per_epoch)
+                        idx = order[start:start + bs]
+                        xb = augment_batch(x[idx], augment, gen).to(device)
+                        # Mixed precision on a GPU for the digital parts (batch norm, pooling); analog layers stay fp32.
+                        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=str(device).startswith("cuda")):
+                            logits = model(xb)
+                        loss = F.cross_entropy(logits.float(), y[idx].to(device))
+                        opt.zero_grad(set_to_none=True)
+                        loss.backward()
+                        opt.step()
+                        recent = (recent + [float(loss.detach())])[-per_epoch:]
+                        done += 1
+                        bar.update(1)
+            finally:
+                bar.close()
+                patch.remove()
+            model.eval()
+            mean_loss = sum(recent) / max(len(recent), 1)
+            if progress:
+                print(f"level {level}: {done} steps ({done / per_epoch:.1f} epochs), loss {mean_loss:.4f}", file=sys.stderr)
+            return {"loss": mean_loss, "steps": done, "epochs": done / per_epoch}
     finally:
         torch.set_num_threads(saved)
 

@@ -1,7 +1,8 @@
 """Digital (floating-point) training loops: cross-entropy for classifiers, MSE + TV for the denoiser.
 
-Everything is seeded from ``seed`` (a private torch.Generator for shuffling and noise, plus
-torch.manual_seed for the initial weights), so the same config trains the same weights on CPU.
+Every draw is seeded from ``seed``: private torch.Generators for shuffling, augmentation and noise, and a forked,
+seeded global RNG scope around the loop (aimcbench.train.seeding; the initial weights are drawn in such a scope
+by the cache), so the same config trains bitwise-identical weights on CPU and nothing leaks to the caller's RNG.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
+
+from .seeding import training_scope
 
 
 def total_variation(img: torch.Tensor) -> torch.Tensor:
@@ -91,8 +94,14 @@ def train_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: 
             return train_model(model, x, y, task, {**cfg, "threads": None}, device, progress)
         finally:
             torch.set_num_threads(saved)
-    torch.manual_seed(int(cfg["seed"]))
-    gen = torch.Generator().manual_seed(int(cfg["seed"]) + 1)
+    # The global RNGs (dropout, anything a layer draws) are forked and seeded for the loop (train/seeding.py).
+    with training_scope(int(cfg["seed"]), device):
+        return _train(model, x, y, task, cfg, device, progress)
+
+
+def _train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, cfg: dict[str, Any],
+           device: str, progress: bool) -> dict[str, float]:
+    gen = torch.Generator().manual_seed(int(cfg["seed"]) + 1)  # data order, augmentation, denoising noise
     model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]))
     n, bs = x.shape[0], int(cfg["batch_size"])
