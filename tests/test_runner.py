@@ -60,7 +60,8 @@ def test_interrupted_sweep_resumes_to_the_same_rows(tmp_path):
         run_sweep(cfg, cut, report=False, stop_after=1)
     assert (cut / "points" / "point_000.parquet").is_file()
     assert not (cut / "points" / "point_001.parquet").exists()
-    assert json.loads((cut / "meta.json").read_text())["status"] == "running"
+    stopped = json.loads((cut / "meta.json").read_text())
+    assert stopped["status"] == "failed" and "stopped after 1 point" in stopped["error"]
     first = (cut / "points" / "point_000.parquet").stat().st_mtime_ns
 
     meta = run_sweep(cfg, cut, report=False)

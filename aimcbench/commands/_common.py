@@ -52,7 +52,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     errs: list[type[BaseException]] = [UsageError]
     for mod, name in (("aimcbench.sim", "ConfigError"), ("aimcbench.models", "ModelError"),
                       ("aimcbench.data", "DataError"), ("aimcbench.tasks", "TaskError"),
-                      ("aimcbench.train", "CheckpointError"), ("aimcbench.runner", "ResultsMismatchError"),
+                      ("aimcbench.train", "CheckpointError"), ("aimcbench.runner", "RunDirError"),
                       ("aimcbench.report", "ReportError")):
         try:
             errs.append(getattr(__import__(mod, fromlist=[name]), name))

@@ -148,6 +148,8 @@ class SweepApp:
     threads: Optional[int] = _f("torch CPU threads of the evaluation (null: torch's default); set it to cores / "
                                 "jobs when several sweeps share a machine", lo=1, default=None)
     cache_dir: Optional[str] = _cache_dir()
+    wait: bool = _f("wait for a sweep that holds the run directory instead of exiting (then resume: points it "
+                    "finished are not computed again)", default=False)
 
 
 @dataclass

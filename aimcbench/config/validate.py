@@ -17,7 +17,7 @@ from .points import point_configs
 from .schema import SECTIONS
 
 TOP_LEVEL_CHOICES = {"device": ("cpu", "cuda", "auto")}
-TOP_LEVEL = ("device", "cache_dir", "threads", "dirs", "out", "normalize_to", "stat")
+TOP_LEVEL = ("device", "cache_dir", "threads", "wait", "dirs", "out", "normalize_to", "stat")
 # Known keys of the open model section (a builder or a user's _target_ may take others): checked when present.
 _MODEL_KEYS = {
     "task": lambda v: v in ("classification", "denoising", "detection") or (isinstance(v, str) and "." in v),

@@ -6,6 +6,7 @@ Public API::
     x, y = load_from_config(dataset_cfg, split, limit=None, seed=0)     # a ``dataset`` section: name or
                                                                         # _target_, then normalize/transform
     check_dataset_config(dataset_cfg)                                   # DatasetConfigError, one line
+    data_source(dataset_cfg) ; inputs_fingerprint(data)                 # provenance for meta.json
     register_dataset(name, loader, input_shape, num_classes, sizes)     # loader(split, data_dir, limit, seed)
     DATASETS[name] -> {"input_shape": (C, H, W), "num_classes": int, "sizes": (train, test)}
 """
@@ -20,6 +21,7 @@ from .images import default_image_path, load_coco, load_images
 from .loaders import DATASETS, data_root
 from .loaders import load_split as _load_split_files
 from .preprocess import build_transform, check_normalize, preprocess
+from .provenance import count_inputs, data_source, inputs_fingerprint
 from .target import check_target, load_target_split
 
 # dataset=images (image files for detection models) is served by aimcbench.data.images, not load_split, so it
@@ -78,6 +80,7 @@ def dataset_label(dataset_cfg: dict) -> str:
     return str(dataset_cfg["name"])
 
 
-__all__ = ["DATASETS", "LOADERS", "DataError", "DatasetConfigError", "check_dataset_config", "data_root",
-           "dataset_label", "default_image_path", "load_coco", "load_from_config", "load_imagenet", "load_images",
-           "load_split", "preprocess", "read_idx", "register_dataset", "write_idx"]
+__all__ = ["DATASETS", "LOADERS", "DataError", "DatasetConfigError", "check_dataset_config", "count_inputs",
+           "data_root", "data_source", "dataset_label", "default_image_path", "inputs_fingerprint", "load_coco",
+           "load_from_config", "load_imagenet", "load_images", "load_split", "preprocess", "read_idx",
+           "register_dataset", "write_idx"]

@@ -1,9 +1,10 @@
 """The run-directory contract (see notes/contracts.md): column layouts, atomic writes, point files and hashes.
 
-A point is finished when ``points/point_XXX.parquet`` exists (written atomically, after its digital baseline
-``points/digital_XXX.csv`` and the task's files). The parquet's schema metadata holds a hash of everything that
-determines the point's numbers (the point's config without sweep bookkeeping, data paths, device and batch
-size, plus the trained weights' identity) and the seconds it took.
+A point is finished when its manifest ``points/point_XXX.json`` exists (written atomically, last) and every file
+it lists (``points/point_XXX.parquet``, ``points/digital_XXX.csv``, the task's files) has the listed size and
+sha256 (aimcbench.runner.rundir). The manifest and the parquet's schema metadata hold a hash of everything that
+determines the point's numbers: the point's config without sweep bookkeeping, data paths and device, including
+``eval.batch_size``; the trained weights' content hash (:func:`model_digest`); the test data's fingerprint.
 """
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import copy
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import torch
 
 from aimcbench.train import canonical_hash
 
@@ -24,30 +27,91 @@ DIGITAL_COLUMNS = ["point", "axis", "axis_value", "axis_label", "metric", "value
 _OPTIONAL_DATASET_KEYS = ("normalize", "transform", "_target_")
 
 
-class ResultsMismatchError(RuntimeError):
-    """The run directory holds points computed under a different config (one-line message)."""
+class RunDirError(RuntimeError):
+    """A run directory cannot be used as asked (one-line message naming the directory or file): a user error."""
+
+
+class ResultsMismatchError(RunDirError):
+    """The run directory holds points computed under a different config, model or test data (one-line message)."""
+
+
+class RunDirBusyError(RunDirError):
+    """Another sweep holds the run directory's lock (one-line message naming the holder)."""
+
+
+class DiskFullError(RunDirError):
+    """A write failed because the disk (or quota) is full (one-line message naming the file)."""
 
 
 class SweepInterrupted(RuntimeError):
     """Raised by the ``stop_after`` test hook after that many points were computed."""
 
 
+def tmp_path(path: Path) -> Path:
+    """The temporary name a file is written under before os.replace moves it into place."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and os.replace (readers never see half a file)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    """Write ``data`` to ``path`` via a temporary file and os.replace (readers never see half a file; a failed
+    write, e.g. a full disk, leaves neither a partial file nor the temporary one)."""
+    tmp = tmp_path(path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def point_hash(point_cfg: dict, weights_id: str) -> str:
-    """Hash of what determines a point's numbers (see module docstring)."""
+def model_digest(model: torch.nn.Module) -> str:
+    """sha256 of a model's content: every state-dict entry (name, dtype, shape, bytes) in sorted name order, then
+    the per-array gains a tiled hardware-aware training attaches (aimcbench.sim.convert.ARRAY_GAIN_ATTR).
+
+    Unlike a cache key or a file path this changes whenever the weights do (a retrained model, an edited file)."""
+    from aimcbench.sim.convert import ARRAY_GAIN_ATTR
+
+    h = hashlib.sha256()
+
+    def add(name: str, value) -> None:
+        h.update(name.encode() + b"\0")
+        if isinstance(value, torch.Tensor):
+            t = value.detach().to("cpu").contiguous().reshape(-1)
+            h.update(f"{t.dtype}{tuple(value.shape)}".encode())
+            h.update(t.view(torch.uint8).numpy().tobytes())
+        else:  # e.g. a module's extra state
+            h.update(repr(value).encode())
+
+    state = model.state_dict()
+    for name in sorted(state):
+        add(name, state[name])
+    for name, mod in sorted(model.named_modules(), key=lambda item: item[0]):
+        gain = getattr(mod, ARRAY_GAIN_ATTR, None)
+        if gain is not None:
+            add(f"{ARRAY_GAIN_ATTR}:{name}", gain)
+    return h.hexdigest()
+
+
+def hash_parts(point_cfg: dict, weights: str, data: str | None) -> dict[str, Any]:
+    """What a point's numbers depend on, in named parts (a manifest stores them, so that a mismatch can say
+    which part changed): the config hash, eval.batch_size, the weights' content hash, the test data's hash."""
+    return {"config": _config_hash(point_cfg), "batch_size": int(point_cfg["eval"]["batch_size"]),
+            "weights": weights, "data": data}
+
+
+def point_hash(point_cfg: dict, weights: str, data: str | None = None) -> str:
+    """Hash of what determines a point's numbers (see module docstring and :func:`hash_parts`)."""
+    return canonical_hash(hash_parts(point_cfg, weights, data))
+
+
+def _config_hash(point_cfg: dict) -> str:
+    """Hash of a point's config without sweep bookkeeping, paths, device and eval.batch_size (a part of its own)."""
     cfg = copy.deepcopy(point_cfg)
     sw = cfg.pop("sweep")
-    for key in ("cache_dir", "device", "threads"):
+    for key in ("cache_dir", "device", "threads", "wait"):
         cfg.pop(key, None)
     cfg.get("dataset", {}).pop("data_dir", None)
     cfg.get("model", {}).pop("checkpoint", None)
@@ -60,7 +124,7 @@ def point_hash(point_cfg: dict, weights_id: str) -> str:
     for key in _OPTIONAL_DATASET_KEYS:
         if cfg.get("dataset", {}).get(key, "unset") is None:
             cfg["dataset"].pop(key)
-    return canonical_hash({"cfg": cfg, "axis": sw["key"], "weights": weights_id})
+    return canonical_hash({"cfg": cfg, "axis": sw["key"]})
 
 
 def stored_point_meta(path: Path) -> tuple[str | None, float]:
@@ -79,9 +143,12 @@ def write_point(path: Path, df: pd.DataFrame, digest: str, seconds: float) -> No
     table = pa.Table.from_pandas(df[CHIP_COLUMNS], preserve_index=False)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), HASH_KEY: digest.encode(),
                                            SECONDS_KEY: f"{seconds:.3f}".encode()})
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    tmp = tmp_path(path)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def file_sha(path: str) -> str:
@@ -104,8 +171,12 @@ def merge_points(run_dir: Path, n_points: int) -> None:
     """chips.parquet and digital.csv from the per-point files (atomically)."""
     chips = pd.concat([pd.read_parquet(run_dir / "points" / f"point_{i:03d}.parquet") for i in range(n_points)],
                       ignore_index=True)[CHIP_COLUMNS]
-    chips.to_parquet(run_dir / ".chips.parquet.tmp", index=False)
-    os.replace(run_dir / ".chips.parquet.tmp", run_dir / "chips.parquet")
+    tmp = tmp_path(run_dir / "chips.parquet")
+    try:
+        chips.to_parquet(tmp, index=False)
+        os.replace(tmp, run_dir / "chips.parquet")
+    finally:
+        tmp.unlink(missing_ok=True)
     digital = pd.concat([pd.read_csv(run_dir / "points" / f"digital_{i:03d}.csv") for i in range(n_points)],
                         ignore_index=True)[DIGITAL_COLUMNS]
     atomic_write_text(run_dir / "digital.csv", digital.to_csv(index=False))

@@ -1,7 +1,15 @@
 """The sweep loop: load (or train) the model and the task's test data once, then for each point program
-``mc.chips`` simulated chips and let the task evaluate them; resumable (see aimcbench.runner.contract)."""
+``mc.chips`` simulated chips and let the task evaluate them; resumable (see aimcbench.runner.contract).
+
+Order, so that a refused or failed run never leaves its mark on results it does not own: take the run directory's
+lock (aimcbench.runner.rundir), load the model and the data, check every stored point against this run (refuse
+to mix, recompute damaged ones), and only then write config.yaml and meta.json ("running"), the points, the
+tables and the report; meta.json says "complete" after the last output exists, "failed" (with the error) when
+anything raised.
+"""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -16,19 +24,33 @@ from tqdm import tqdm
 from aimcbench.train import load_or_train
 
 from .contract import (
+    DiskFullError,
     ResultsMismatchError,
+    RunDirError,
     SweepInterrupted,
     atomic_write_bytes,
     atomic_write_text,
-    file_sha,
+    hash_parts,
     merge_points,
+    model_digest,
     point_hash,
     point_rows,
     stored_point_meta,
     write_point,
 )
 from .points import axis_entries, point_configs
-from .provenance import device_text, git_rev, pick_device, versions
+from .provenance import data_provenance, device_text, git_rev, pick_device, versions, weights_provenance
+from .rundir import (
+    RunDirLock,
+    clean_temp_files,
+    damaged_file,
+    fault_event,
+    install_fault_hook,
+    mismatch_reason,
+    ranges,
+    read_manifest,
+    write_manifest,
+)
 
 
 def calibration_batches(cfg: dict) -> list[torch.Tensor] | None:
@@ -55,32 +77,107 @@ def run_sweep(cfg: dict, run_dir: str | os.PathLike, label: str = "", progress: 
               log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run (or resume) one sweep into ``run_dir``; return the final meta.json contents.
 
-    ``cfg["threads"]`` (if set) is the torch thread count for the whole run.
+    ``cfg["threads"]`` (if set) is the torch thread count for the whole run; ``cfg["wait"]``: wait for a sweep
+    that holds the run directory instead of raising RunDirBusyError. ``label``: the command's overrides (meta.json
+    and the lock's holder file).
     ``stop_after`` (tests): raise SweepInterrupted once that many points were computed in this call.
     The environment variable AIMC_STOP_AFTER_POINTS=N does the same but exits the process abruptly
-    (os._exit(3)), to mimic a killed job.
+    (os._exit(3)), to mimic a killed job; AIMC_FAULT_AT (aimcbench.runner.rundir) kills or fails it at any write.
     """
+    run_dir = Path(run_dir)
+    log = log or (lambda msg: print(msg, file=sys.stderr))
     saved = torch.get_num_threads()
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg["threads"]))
+    install_fault_hook()
+    claimed: dict[str, Any] = {}  # {"meta": ...} once this run has started writing the directory
     try:
-        return _run_sweep(cfg, Path(run_dir), label, progress, stop_after, report, log)
+        with RunDirLock(run_dir, label, wait=bool(cfg.get("wait")), log=log):
+            try:
+                return _run_sweep(cfg, run_dir, label, progress, stop_after, report, log, claimed)
+            except BaseException as err:
+                _record_failure(run_dir, claimed.get("meta"), err)
+                raise
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            why = "the disk is full" if err.errno == errno.ENOSPC else "the disk quota is exceeded"
+            raise DiskFullError(f"{err.filename or run_dir}: {why}; free space (or choose another hydra.run.dir) "
+                                "and rerun: the sweep resumes") from err
+        raise
     finally:
         torch.set_num_threads(saved)
 
 
-def _load_model(cfg: dict, task, device: str, progress: bool, log) -> tuple[torch.nn.Module, str, dict]:
-    """(model, weights identity, info) for the sweep: given weights for tasks that never train, else the cache."""
+def _record_failure(run_dir: Path, meta: dict | None, err: BaseException) -> None:
+    """meta.json status "failed" with the error's one line: for this run's meta once it wrote the directory,
+    else for an unfinished earlier run's; a refusal (RunDirError) before that leaves the directory untouched."""
+    path = run_dir / "meta.json"
+    if meta is None:
+        if isinstance(err, RunDirError):
+            return
+        try:
+            meta = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return
+        if not isinstance(meta, dict) or meta.get("status") == "complete":
+            return
+    meta["status"] = "failed"
+    meta["error"] = f"{type(err).__name__}: {' '.join(str(err).split())}"[:500]
+    try:
+        atomic_write_text(path, json.dumps(meta, indent=2))
+    except OSError:  # e.g. the disk is still full: the status stays "running", never "complete"
+        pass
+
+
+def _load_model(cfg: dict, task, device: str, progress: bool, log) -> tuple[torch.nn.Module, dict]:
+    """(model, info) for the sweep: given weights for tasks that never train, else the cache."""
     if not task.trained:
-        return task.load_model(cfg["model"])
-    model, info = load_or_train(cfg["model"], cfg["dataset"], cfg["train"], cache_dir=cfg.get("cache_dir"),
-                                device=device, progress=progress, log=log)
-    return model, info["key"] or file_sha(info["path"]), info
+        model, _ident, info = task.load_model(cfg["model"])
+        return model, info
+    return load_or_train(cfg["model"], cfg["dataset"], cfg["train"], cache_dir=cfg.get("cache_dir"),
+                         device=device, progress=progress, log=log)
+
+
+def _plan(run_dir: Path, points: list[dict], weights: str, data_sha: str | None,
+          log: Callable[[str], None]) -> tuple[list[int], dict[int, float]]:
+    """(points to compute, {done point: its seconds}) from the stored points, which must belong to this run:
+    ResultsMismatchError (saying what differs) otherwise; a damaged or partial point is recomputed (a notice)."""
+    todo, done = [], {}
+    for i, pcfg in enumerate(points):
+        parts = hash_parts(pcfg, weights, data_sha)
+        digest = point_hash(pcfg, weights, data_sha)
+        manifest = read_manifest(run_dir, i)
+        parquet = run_dir / "points" / f"point_{i:03d}.parquet"
+        if manifest is None:
+            if parquet.is_file():
+                try:
+                    old, _ = stored_point_meta(parquet)
+                except Exception:  # noqa: BLE001 -- any unreadable parquet is a damaged point
+                    old = digest
+                    log(f"aimc: {parquet}: unreadable and not in a manifest; recomputing point {i}")
+                if old != digest:
+                    raise ResultsMismatchError(
+                        f"{run_dir}: point {i} was computed under a different config or by an older aimcbench; "
+                        f"use a new hydra.run.dir or delete {run_dir / 'points'}")
+            todo.append(i)
+        elif manifest.get("hash") != digest:
+            raise ResultsMismatchError(
+                f"{run_dir}: point {i} was computed with {mismatch_reason(manifest.get('parts'), parts)}; "
+                f"refusing to mix: use a new hydra.run.dir or delete {run_dir / 'points'}")
+        elif (damage := damaged_file(run_dir, manifest)) is not None:
+            log(f"aimc: {damage}; recomputing point {i}")
+            todo.append(i)
+        else:
+            done[i] = float(manifest.get("seconds", 0.0))
+    if done:
+        log(f"aimc: resuming: points {ranges(list(done))} done, "
+            + (f"computing {ranges(todo)}" if todo else "rewriting the tables and the report"))
+    return todo, done
 
 
 def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop_after: int | None, report: bool,
-               log: Callable[[str], None] | None) -> dict[str, Any]:
-    """The body of run_sweep (thread count already set)."""
+               log: Callable[[str], None], claimed: dict) -> dict[str, Any]:
+    """The body of run_sweep (lock held, thread count set); ``claimed["meta"]`` is set once it writes."""
     from omegaconf import OmegaConf
 
     from aimcbench.data import dataset_label
@@ -89,11 +186,9 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
     from aimcbench.tasks import PointContext, get_task
 
     t_start = time.perf_counter()
-    log = log or (lambda msg: print(msg, file=sys.stderr))
     progress = sys.stderr.isatty() if progress is None else progress
     env_stop = os.environ.get("AIMC_STOP_AFTER_POINTS")
-    (run_dir / "points").mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(OmegaConf.create(cfg), run_dir / "config.yaml")
+    clean_temp_files(run_dir)
 
     device = pick_device(cfg.get("device", "cpu"))
     task_name = cfg["model"].get("task", "classification")
@@ -108,39 +203,41 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
         "points": [{"point": i, "axis_value": v, "axis_label": lab} for i, (v, lab) in enumerate(entries)],
         "timings": {},
     }
-    atomic_write_text(run_dir / "meta.json", json.dumps(meta, indent=2))
 
     t0 = time.perf_counter()
-    model, weights_id, info = _load_model(cfg, task, device, progress, log)
+    model, info = _load_model(cfg, task, device, progress, log)
+    weights = model_digest(model)
     model.to(device).eval()
-    meta["model_cache"] = {k: info[k] for k in ("path", "source", "trained")}
+    meta["model_cache"] = {k: info.get(k) for k in ("path", "source", "trained")}
+    meta["model_weights"] = weights_provenance(weights, info)
     meta["timings"]["model_s"] = round(time.perf_counter() - t0, 3)
     data, files = task.eval_data(model, cfg, device, meta, log)
-    _write_files(run_dir, files)
-    meta["n_test"] = len(data[0]) if isinstance(data, tuple) else len(data)
+    meta["data"] = data_provenance(cfg, data, meta.get("dataset_used"), log)
+    meta["n_test"] = meta["data"]["n_test"]
     calib = calibration_batches(cfg)
     if calib is not None and not has_batchnorm(model):
         log(f"aimc: mitigation.nabn: model {model_label(cfg['model'])} has no batch norm; evaluated without "
             "calibration")
         calib = None
     meta["mitigation"] = {**(cfg.get("mitigation") or {}), "applied": calib is not None}
-
-    point_times: list[float] = []
-    computed = 0
     points = point_configs(cfg)
-    bar = tqdm(list(enumerate(points)), desc="points", disable=not progress, unit="point")
-    for i, pcfg in bar:
+    todo, done = _plan(run_dir, points, weights, meta["data"]["test_sha256"], log)
+
+    # From here on this run owns the directory's contents.
+    (run_dir / "points").mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(cfg)))
+    atomic_write_text(run_dir / "meta.json", json.dumps(meta, indent=2))
+    claimed["meta"] = meta
+    _write_files(run_dir, files)
+
+    point_times = dict(done)
+    computed = 0
+    bar = tqdm(todo, desc="points", disable=not progress, unit="point")
+    for i in bar:
+        pcfg = points[i]
+        fault_event(f"point {i} start")
         value, axis_label = entries[i]
-        path = run_dir / "points" / f"point_{i:03d}.parquet"
-        digest = point_hash(pcfg, weights_id)
-        if path.is_file():
-            old, seconds = stored_point_meta(path)
-            if old != digest:
-                raise ResultsMismatchError(
-                    f"{path}: computed under a different config (e.g. edited defaults or another model); "
-                    f"use a new hydra.run.dir or delete {run_dir / 'points'}")
-            point_times.append(seconds)
-            continue
+        digest = point_hash(pcfg, weights, meta["data"]["test_sha256"])
         tp = time.perf_counter()
         bar.set_postfix_str(f"{sweep['key']}={axis_label}")
         hw = hardware_from_dict(pcfg["hardware"])
@@ -156,12 +253,16 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
             meta["timings"].setdefault("seconds_per_chip", []).extend(round(t, 3) for t in res.seconds_per_chip)
             log(f"aimc: point {i} ({sweep['key']}={axis_label}): {np.mean(res.seconds_per_chip):.2f} s per chip")
         df, ddf = point_rows(i, sweep["key"], value, axis_label, res.chip_metrics, res.digital)
-        atomic_write_text(run_dir / "points" / f"digital_{i:03d}.csv", ddf.to_csv(index=False))
+        digital_rel = f"points/digital_{i:03d}.csv"
+        atomic_write_text(run_dir / digital_rel, ddf.to_csv(index=False))
         _write_files(run_dir, res.files)
         del amodel
         seconds = time.perf_counter() - tp
-        write_point(path, df, digest, seconds)
-        point_times.append(seconds)
+        write_point(run_dir / "points" / f"point_{i:03d}.parquet", df, digest, seconds)
+        write_manifest(run_dir, i, digest, hash_parts(pcfg, weights, meta["data"]["test_sha256"]),
+                       [digital_rel, *res.files, f"points/point_{i:03d}.parquet"], seconds)
+        fault_event(f"point {i} done")
+        point_times[i] = seconds
         computed += 1
         if stop_after is not None and computed >= stop_after:
             raise SweepInterrupted(f"stopped after {computed} point(s) (test hook)")
@@ -170,12 +271,12 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
             os._exit(3)
 
     merge_points(run_dir, len(points))
-    meta["timings"].update(points_s=[round(t, 3) for t in point_times], computed_points=computed,
-                           total_s=round(time.perf_counter() - t_start, 3))
-    meta["status"] = "complete"
-    atomic_write_text(run_dir / "meta.json", json.dumps(meta, indent=2))
     if report:
         _report(run_dir, sweep, task, log)
+    meta["timings"].update(points_s=[round(point_times[i], 3) for i in range(len(points))],
+                           computed_points=computed, total_s=round(time.perf_counter() - t_start, 3))
+    meta["status"] = "complete"  # last: every output above exists
+    atomic_write_text(run_dir / "meta.json", json.dumps(meta, indent=2))
     return meta
 
 
@@ -190,11 +291,15 @@ def _write_files(run_dir: Path, files: dict[str, bytes]) -> None:
 def _report(run_dir: Path, sweep: dict, task, log: Callable[[str], None]) -> None:
     """Tables and plots (aimcbench.report); the log-log error-rate fit when sweep.loglog asks for it."""
     try:
-        from aimcbench.report import write_sweep_report
+        from aimcbench.report import load_sweep, write_sweep_report
     except ImportError:
         log("aimc: aimcbench.report.write_sweep_report is not available; tables and plots not written")
     else:
-        write_sweep_report(run_dir)  # also draws segmentation.png for detection sweeps
+        # Every point is done; meta.json turns "complete" only after the report, which is part of the run, so
+        # the report is told here (else it would title the plots "partial").
+        sweep_dir = load_sweep(run_dir)
+        sweep_dir.meta = {**sweep_dir.meta, "status": "complete"}
+        write_sweep_report(run_dir, sweep=sweep_dir)  # also draws segmentation.png for detection sweeps
     if sweep.get("loglog") and task.loglog:  # a power law: error rate vs the axis in log-log
         from aimcbench.report.loglog import write_loglog
 
