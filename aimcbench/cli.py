@@ -59,7 +59,7 @@ def report_args(args: Sequence[str]) -> list[str]:
             out.append(arg)
             if arg in VALUE_FLAGS:
                 out.append(next(it, ""))
-        elif "=" in arg:
+        elif "=" in arg and not os.path.isdir(arg):  # run directories are named key=value,...: a dir is a dir
             out.append(arg)
         else:
             dirs.append(arg)

@@ -42,7 +42,7 @@ def fake_chips(values=(12, 8, 6, 4), n_chips=40, metrics=("accuracy",), seed=0, 
 
 
 def write_sweep(path: Path, complete=True, label="", images=False,
-                digital_name="digital_{:03d}.csv", **kw) -> pd.DataFrame:
+                digital_name="digital_{:03d}.csv", data=None, **kw) -> pd.DataFrame:
     """A sweep dir in the runner's layout; returns its chips table."""
     chips, digital = fake_chips(**kw)
     (path / "points").mkdir(parents=True)
@@ -63,6 +63,8 @@ def write_sweep(path: Path, complete=True, label="", images=False,
     meta = dict(status="complete" if complete else "running", label=label, axis=AXIS,
                 axis_title="ADC resolution (bits)",
                 axis_log=False, points=sorted(chips.axis_value.unique().tolist()))
+    if data is not None:
+        meta["data"] = data
     (path / "meta.json").write_text(json.dumps(meta))
     return chips
 
@@ -257,3 +259,42 @@ def test_normalized_p75_divides_each_sweep_by_its_reference(tmp_path):
             assert got.item() == pytest.approx(expect, rel=1e-9)
     with pytest.raises(ReportError, match="normalize_to"):
         merge_sweeps([tmp_path / "multi"], tmp_path / "out2", normalize_to="hardware=pcm")
+
+
+def _png_height(path: Path) -> int:
+    return int.from_bytes(path.read_bytes()[20:24], "big")  # IHDR height
+
+
+SAMPLE = {"name": "mnist", "source": "sample", "n_test": 2000, "n_test_requested": 10000}
+
+
+def test_plots_and_summary_say_when_the_embedded_sample_was_used(tmp_path):
+    write_sweep(tmp_path / "full", data={"name": "mnist", "source": "full", "n_test": 10000})
+    write_sweep(tmp_path / "sample", data=SAMPLE)
+    write_sweep(tmp_path / "old")  # written before meta.json recorded the data: no note, no error
+    for name in ("full", "sample", "old"):
+        write_sweep_report(tmp_path / name)
+    note = "the embedded MNIST sample (2000 test images, eval.n=10000 asked), not the full set"
+    assert note in (tmp_path / "sample" / "summary.md").read_text()
+    for name in ("full", "old"):
+        assert "sample" not in (tmp_path / name / "summary.md").read_text()
+    for png in ("band_accuracy.png", "box_accuracy.png"):  # the footer line makes the sample's figures taller
+        assert _png_height(tmp_path / "sample" / png) > _png_height(tmp_path / "full" / png)
+        assert _png_height(tmp_path / "old" / png) == _png_height(tmp_path / "full" / png)
+    merge_sweeps([tmp_path / "full", tmp_path / "sample"], tmp_path / "merged")
+    merged = (tmp_path / "merged" / "summary.md").read_text()
+    assert "embedded MNIST sample" in merged and "every sweep" not in merged
+
+
+def test_report_takes_run_directories_named_like_hydras(tmp_path):
+    """`aimc report outputs/sweep/*`: run directories are named after their overrides (key=value,...)."""
+    names = ["dataset=synthetic,mc.chips=2,sweep.values=[4,8]", "hardware=rram,mc.chips=2"]
+    for i, name in enumerate(names):
+        write_sweep(tmp_path / "outputs" / "sweep" / name, label=name, seed=i)
+    dirs = sorted(str(p) for p in (tmp_path / "outputs" / "sweep").glob("*"))  # what the shell's glob gives
+    done = _run_report(*dirs, "out=merged", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert set(pd.read_csv(tmp_path / "merged" / "percentiles.csv").label) == set(names)
+    # an argument with "=" that is no directory is still an override
+    done = _run_report(str(tmp_path / "outputs" / "sweep" / names[0]), "stat=p50", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr

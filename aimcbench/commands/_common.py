@@ -21,9 +21,26 @@ def config_dir() -> Path:
     return CONFIG_DIR
 
 
+# Most file systems allow 255 bytes per path component; stay well below so a run dir plus "points/..." and
+# a parent "outputs/sweep" keep whole paths short too.
+DIRNAME_MAX_BYTES = 200
+
+
 def _dirname(override_dirname: str) -> str:
-    """Run-directory name for a job: its overrides joined (Hydra's override_dirname), or 'default'."""
-    return override_dirname or "default"
+    """Run-directory name for a job: its overrides joined (Hydra's override_dirname), or 'default'.
+
+    A name over DIRNAME_MAX_BYTES (a long override list fails with "File name too long") becomes a readable
+    prefix plus a hash of the full override string: the same command always gives the same directory, so a
+    rerun still resumes; the full overrides stay in the run's .hydra/overrides.yaml and config.yaml."""
+    import hashlib
+
+    name = override_dirname or "default"
+    raw = name.encode("utf-8")
+    if len(raw) <= DIRNAME_MAX_BYTES:  # (so is every component of a name with "/" in a value)
+        return name
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    prefix = raw[:DIRNAME_MAX_BYTES - len(digest) - 1].decode("utf-8", "ignore").replace("/", "_").rstrip(",")
+    return f"{prefix}~{digest}"
 
 
 # Registered at import so Hydra (and launchers that import the task module in a worker) can resolve

@@ -38,6 +38,10 @@ def check_command(command: str, cfg: dict) -> None:
                 raise UsageError("dirs", f"{d!r} is not a directory (give sweep run directories)")
     else:
         check_config(cfg)
+    if command in ("sweep", "train", "optimize"):
+        from aimcbench.config.resources import check_resources
+
+        check_resources(command, cfg)
     if command == "optimize":
         from aimcbench.commands.optimize import check_optimize
 
@@ -45,6 +49,23 @@ def check_command(command: str, cfg: dict) -> None:
             check_optimize(cfg, hardware_from_dict(cfg["hardware"]))
         except ConfigError as err:
             raise UsageError(err.key, str(err).split(": ", 1)[-1]) from None
+
+
+def override_key(override: str) -> str:
+    """The dotted key of a command-line override ('+a.b=1', '~a.b', 'a.b=1' -> 'a.b')."""
+    return override.split("=", 1)[0].lstrip("+~").strip()
+
+
+def check_overrides(command: str, overrides: list[str], cfg: Any) -> None:
+    """Overrides that would be silently replaced: the sweep's own axis key is set at every point by
+    sweep.values, so setting it on the command line would change nothing."""
+    if command != "sweep":
+        return
+    axis = OmegaConf.select(cfg, "sweep.key", default=None)
+    for ov in overrides:
+        if axis and override_key(ov) == axis:
+            raise UsageError(axis, f"is the axis of this sweep (sweep.key), set at every point from sweep.values; "
+                                   f"set sweep.values=[...] instead, or choose another sweep=")
 
 
 def _or_exit(check: Any) -> None:
@@ -141,6 +162,8 @@ class ValidateCallback(Callback):
     (SystemExit passes through Hydra)."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        task = list(OmegaConf.to_container(config.hydra.overrides.task, resolve=False))
+        _or_exit(lambda: check_overrides(config.hydra.job.name, task, config))
         _or_exit(lambda: check_command(config.hydra.job.name, plain(config)))
 
     def on_multirun_start(self, config: DictConfig, config_name: str | None = None, **kwargs: Any) -> None:
@@ -163,4 +186,5 @@ class ValidateCallback(Callback):
                 if type(err).__module__.startswith(("hydra", "omegaconf")):
                     raise composition_error(err, command) from None
                 raise
+            check_overrides(command, variant, cfg)
             check_command(command, plain(cfg))

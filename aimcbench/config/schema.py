@@ -28,6 +28,10 @@ class MCConfig:
     chips: int = _f("simulated chips per sweep point", lo=1, default=40)
     seed: int = _f("base seed: chip k draws its devices from (seed, layer, k), so chip k is the same chip at every "
                    "point of a sweep and at any chip count", lo=0, default=0)
+    max_memory_gb: Optional[float] = _f("memory budget of the sweep in GiB (null: the memory available when it "
+                                        "starts, from /proc/meminfo or os.sysconf). Checked against an estimate "
+                                        "before any file is written (one chip must fit), and bounds how many chips "
+                                        "run at once", lo=0.0, lo_open=True, default=None)
 
 
 @dataclass

@@ -37,13 +37,35 @@ def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(name))
 
 
-def summary_markdown(table: pd.DataFrame, title: str = "aimcbench report") -> str:
+def data_note(meta: dict | None) -> str:
+    """A one-line note when meta.json says the embedded MNIST sample stood in for the full data set (its
+    ``data.source`` is "sample"); "" otherwise, also for runs written before meta.json recorded the data."""
+    data = meta.get("data") if isinstance(meta, dict) else None
+    if not isinstance(data, dict) or data.get("source") != "sample":
+        return ""
+    n, asked = data.get("n_test"), data.get("n_test_requested")
+    counts = f"{n} test images" if isinstance(n, int) else "its test images"
+    if isinstance(n, int) and isinstance(asked, int) and asked != n:
+        counts += f", eval.n={asked} asked"
+    return f"data: the embedded MNIST sample ({counts}), not the full set"
+
+
+def _footer(fig, note: str):
+    """The data note under a figure (saved with bbox_inches="tight", so text below the axes is kept)."""
+    if note:
+        fig.text(0.01, -0.01, note, fontsize=7.5, color="0.35", ha="left", va="top")
+    return fig
+
+
+def summary_markdown(table: pd.DataFrame, title: str = "aimcbench report", notes: list[str] = ()) -> str:
     """Markdown tables (one per metric) of median and 75th percentile per point and label.
 
-    ``table`` is a percentile table, optionally with a leading ``label`` column.
+    ``table`` is a percentile table, optionally with a leading ``label`` column; ``notes`` (e.g. the data note)
+    are quoted under the title.
     """
     table = table if "label" in table.columns else table.assign(label="")
     lines = [f"# {title}", ""]
+    lines += [f"> **Note** - {note}" for note in notes if note] + ([""] if any(notes) else [])
     for (axis, metric), rows in table.groupby(["axis", "metric"], sort=False):
         lines += [f"## {metric} vs {axis}", "",
                   "| label | point | chips | p50 | p75 | digital |",
@@ -107,17 +129,18 @@ def write_sweep_report(run_dir: str | os.PathLike, out_dir: str | os.PathLike | 
         done = sweep.chips["point"].nunique()
         state = f" (partial: {done} of {len(planned)} points)" if planned else " (partial)"
     title = (sweep.label or "") + state
+    note = data_note(sweep.meta)
     written.append(out / SUMMARY_FILE)
     atomic_write_text(written[-1], summary_markdown(
-        table.assign(label=sweep.label), title=f"{sweep.path.name}: {title}".rstrip(": ")))
+        table.assign(label=sweep.label), title=f"{sweep.path.name}: {title}".rstrip(": "), notes=[note]))
     for metric in table["metric"].unique():
         fig = plots.band_plot(table, metric, axis=sweep.axis, axis_log=sweep.axis_log,
                               title=title or None, axis_title=sweep.axis_title)
-        written.append(plots.save_figure(fig, out / f"band_{_safe(metric)}.png"))
+        written.append(plots.save_figure(_footer(fig, note), out / f"band_{_safe(metric)}.png"))
         fig = plots.box_plot(sweep.chips, table, metric, axis=sweep.axis,
                              axis_log=sweep.axis_log, title=title or None,
                              axis_title=sweep.axis_title)
-        written.append(plots.save_figure(fig, out / f"box_{_safe(metric)}.png"))
+        written.append(plots.save_figure(_footer(fig, note), out / f"box_{_safe(metric)}.png"))
     images = _load_images(sweep)
     if images:
         notes = None
@@ -127,7 +150,7 @@ def write_sweep_report(run_dir: str | os.PathLike, out_dir: str | os.PathLike | 
                      else "" for p in images]
         fig = plots.image_grid(images, axis=sweep.axis, row_notes=notes,
                                 axis_title=sweep.axis_title)
-        written.append(plots.save_figure(fig, out / "grid.png"))
+        written.append(plots.save_figure(_footer(fig, note), out / "grid.png"))
     from .segmentation import write_segmentation_grid  # detection sweeps (study 000 Figs. 8-10)
 
     seg = write_segmentation_grid(sweep.path, out, axis_title=sweep.axis_title)
@@ -171,7 +194,10 @@ def merge_sweeps(dirs, out_dir: str | os.PathLike, normalize_to: str | None = No
     written.append(out / SUMMARY_FILE)
     shared = split_common([s.label for s in sweeps])[1]
     title = f"merged report: {len(sweeps)} sweeps" + (f" (all with {shared})" if shared else "")
-    atomic_write_text(written[-1], summary_markdown(merged, title=title))
+    sampled = [lab for s, lab in zip(sweeps, labels) if data_note(s.meta)]
+    note = ("" if not sampled else "data: the embedded MNIST sample, not the full set, in "
+            + ("every sweep" if len(sampled) == len(sweeps) else ", ".join(sampled)))
+    atomic_write_text(written[-1], summary_markdown(merged, title=title, notes=[note]))
 
     axes = list(dict.fromkeys(s.axis for s in sweeps))
     for axis in axes:
@@ -182,11 +208,12 @@ def merge_sweeps(dirs, out_dir: str | os.PathLike, normalize_to: str | None = No
             fig = plots.comparison_plot({lab: t for lab, t, _ in chosen}, metric, axis=axis,
                                         axis_log=axis_log, axis_title=chosen[0][2].axis_title,
                                         title=shared or None)
-            written.append(plots.save_figure(fig, out / f"compare_{_safe(metric)}{suffix}.png"))
+            written.append(plots.save_figure(_footer(fig, note), out / f"compare_{_safe(metric)}{suffix}.png"))
             fig = plots.grouped_box_plot({lab: s.chips for lab, _, s in chosen}, metric,
                                          axis=axis, axis_title=chosen[0][2].axis_title,
                                          title=shared or None)
-            written.append(plots.save_figure(fig, out / f"compare_box_{_safe(metric)}{suffix}.png"))
+            written.append(plots.save_figure(_footer(fig, note),
+                                             out / f"compare_box_{_safe(metric)}{suffix}.png"))
     if normalize_to:
         from .normalize import normalized_plot, normalized_table, reference_pairs
 

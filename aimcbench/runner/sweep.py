@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -99,13 +100,23 @@ def run_sweep(cfg: dict, run_dir: str | os.PathLike, label: str = "", progress: 
                 _record_failure(run_dir, claimed.get("meta"), err)
                 raise
     except OSError as err:
-        if err.errno in (errno.ENOSPC, errno.EDQUOT):
-            why = "the disk is full" if err.errno == errno.ENOSPC else "the disk quota is exceeded"
-            raise DiskFullError(f"{err.filename or run_dir}: {why}; free space (or choose another hydra.run.dir) "
-                                "and rerun: the sweep resumes") from err
+        full = err.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(err)  # (pyarrow)
+        if full:
+            why = "the disk quota is exceeded" if err.errno == errno.EDQUOT else "the disk is full"
+            raise DiskFullError(f"{_written_name(err.filename, run_dir)}: {why}; free space (or choose another "
+                                "hydra.run.dir) and rerun: the sweep resumes") from err
         raise
     finally:
         torch.set_num_threads(saved)
+
+
+def _written_name(filename, run_dir: Path) -> str:
+    """The file a failed write was for: a temporary '.NAME.<pid or random>.tmp' names NAME."""
+    if not filename:
+        return str(run_dir)
+    path = Path(os.fsdecode(filename))
+    match = re.fullmatch(r"\.(.+)\.[^.]+\.tmp", path.name)
+    return str(path.with_name(match.group(1)) if match else path)
 
 
 def _record_failure(run_dir: Path, meta: dict | None, err: BaseException) -> None:
@@ -180,6 +191,7 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
     """The body of run_sweep (lock held, thread count set); ``claimed["meta"]`` is set once it writes."""
     from omegaconf import OmegaConf
 
+    from aimcbench.config.resources import sim_budget_gb
     from aimcbench.data import dataset_label
     from aimcbench.models import model_label
     from aimcbench.sim import hardware_from_dict, to_analog
@@ -242,7 +254,8 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
         bar.set_postfix_str(f"{sweep['key']}={axis_label}")
         hw = hardware_from_dict(pcfg["hardware"])
         pmc = pcfg["mc"]  # a sweep may vary mc.* too (e.g. a seed sweep)
-        amodel = to_analog(model, hw, chips=int(pmc["chips"]), seed=int(pmc["seed"]), nabn=calib is not None)
+        amodel = to_analog(model, hw, chips=int(pmc["chips"]), seed=int(pmc["seed"]), nabn=calib is not None,
+                           max_memory_gb=sim_budget_gb(pcfg))  # mc.max_memory_gb less data, model and rows
         if calib is not None:  # study 004 Algorithm 1, per chip, on this point's noisy chips
             amodel.calibrate([b.to(device) for b in calib], dynamic=bool(pcfg["mitigation"].get("dynamic", False)))
         ctx = PointContext(point=i, axis_label=axis_label, batch_size=int(ev["batch_size"]), device=device,

@@ -116,6 +116,12 @@ def _pair(v) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
+# Peak bytes per analog weight of one chip while its read state is programmed: ~48 measured (torch 2.14 CPU, pcm),
+# with a margin. Before this term counted, 2,000 MLP chips in one 4 GB "activation" chunk peaked at 14.7 GB RSS.
+# Also used by aimcbench.config.resources to estimate a sweep's memory before it starts.
+PROGRAM_BYTES_PER_WEIGHT = 64
+
+
 class AnalogModel(nn.Module):
     """K programmed chips of one network. ``forward(x [B, ...]) -> [K, B, ...]``; ``drift(t)`` re-reads them."""
 
@@ -191,8 +197,10 @@ class AnalogModel(nn.Module):
         if size is None:
             if self._act_per_sample is None:
                 self._act_per_sample = self._activation_numel(x)
-            # ~4 live copies of the largest activation, float32.
-            per_chip = 4 * 4 * batch * self._act_per_sample
+            # ~4 live copies of the largest activation, float32, plus programming a chip's weights
+            # (PROGRAM_BYTES_PER_WEIGHT); max_memory_gb bounds the whole chunk, not only its activations.
+            per_chip = 4 * 4 * batch * self._act_per_sample + PROGRAM_BYTES_PER_WEIGHT * sum(
+                cb.weight.numel() for cb in self.crossbars.values())
             size = max(1, int(self.max_memory_gb * 2**30 // max(per_chip, 1)))
         size = min(size, self.chips)
         return [self.chip_ids[k:k + size] for k in range(0, self.chips, size)]
@@ -269,7 +277,7 @@ def to_analog(model: nn.Module, hw: HardwareConfig, chips: int | Sequence[int] =
 
     The model is deep-copied and put in eval mode; its selected Linear/Conv2d layers become analog. Chip k's
     draws depend only on (seed, layer name, k). ``chip_chunk`` bounds how many chips run at once (None: as many
-    as fit in ``max_memory_gb`` of activations). ``nabn`` gives every batch norm per-chip statistics that
+    as fit in ``max_memory_gb``: their activations plus the peak of programming their weights). ``nabn`` gives every batch norm per-chip statistics that
     ``AnalogModel.calibrate`` recomputes under the noise (study 004)."""
     chip_ids = tuple(range(chips)) if isinstance(chips, int) else tuple(int(k) for k in chips)
     if not chip_ids or min(chip_ids) < 0:
