@@ -137,3 +137,15 @@ def test_a_realistic_long_command_runs_and_reruns_into_the_same_directory(tmp_pa
     again = aimc("sweep", *reversed(LONG), cwd=tmp_path)  # Hydra sorts the overrides: the same directory
     assert again.returncode == 0, again.stderr[-2000:]
     assert list((tmp_path / "outputs" / "sweep").iterdir()) == runs
+
+
+def test_eval_n_above_a_fixed_split_is_a_notice_and_synthetic_sets_are_sized_by_it():
+    from aimcbench.config.resources import estimate, notices
+
+    big = compose("sweep", ["eval.n=1000000000", "mc.max_memory_gb=16"])  # mnist: the loader keeps 10000
+    assert notices("sweep", big) == ["aimc: eval.n=1000000000 is more than the 10000 test images of mnist: all "
+                                     "10000 are evaluated"]
+    assert estimate(big)["data"] == 4 * 10000 * 784
+    assert notices("sweep", compose("sweep", ["eval.n=500"])) == []
+    synthetic = compose("sweep", ["dataset=synthetic", "eval.n=1000000000"])
+    assert notices("sweep", synthetic) == [] and estimate(synthetic)["data"] == 4 * 10**9 * 784

@@ -12,6 +12,7 @@ ranges, choices and cross-key rules are checked by :class:`ValidateCallback`:
 from __future__ import annotations
 
 import dataclasses
+import sys
 import typing
 from typing import Any
 
@@ -164,7 +165,12 @@ class ValidateCallback(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         task = list(OmegaConf.to_container(config.hydra.overrides.task, resolve=False))
         _or_exit(lambda: check_overrides(config.hydra.job.name, task, config))
-        _or_exit(lambda: check_command(config.hydra.job.name, plain(config)))
+        cfg = plain(config)
+        _or_exit(lambda: check_command(config.hydra.job.name, cfg))
+        from aimcbench.config.resources import notices
+
+        for line in notices(config.hydra.job.name, cfg):
+            print(line, file=sys.stderr)
 
     def on_multirun_start(self, config: DictConfig, config_name: str | None = None, **kwargs: Any) -> None:
         _or_exit(lambda: self._check_variants(config, config_name))

@@ -216,7 +216,9 @@ def check_resources(command: str, cfg: dict) -> None:
         check_device(cfg)
     if "model" not in cfg:
         return
-    model = meta_model(cfg["model"])
+    # Detection models (Mask R-CNN) load their weights while they are built: only the checkpoint file is checked.
+    detection = (cfg["model"].get("task") or "classification") == "detection"
+    model = None if detection else meta_model(cfg["model"])
     check_checkpoint(cfg, model)
     if model is not None and command in ("train", "optimize", "sweep"):
         # training holds the weights, their gradients and Adam's two moments: 16 bytes per parameter
@@ -225,5 +227,19 @@ def check_resources(command: str, cfg: dict) -> None:
             key = "model.hidden" if "hidden" in cfg["model"] else "model"
             raise UsageError(key, f"{params:,} parameters need {_gb(16.0 * params)} to train "
                                   f"({_budget_words(cfg)}); use a smaller model")
-    if command == "sweep" and (cfg["model"].get("task") or "classification") != "detection":
+    if command == "sweep" and not detection:
         check_memory(cfg, model)
+
+
+def notices(command: str, cfg: dict) -> list[str]:
+    """What the user should know before a run that is not an error: eval.n above a fixed test split's size."""
+    from aimcbench.data import DATASETS
+
+    if command != "sweep":
+        return []
+    dataset = cfg.get("dataset") or {}
+    n = (cfg.get("eval") or {}).get("n")
+    size = ((DATASETS.get(dataset.get("name")) or {}).get("sizes") or (None, None))[1]
+    if n is None or size is None or str(dataset.get("name", "")).startswith("synthetic") or int(n) <= int(size):
+        return []
+    return [f"aimc: eval.n={n} is more than the {size} test images of {dataset['name']}: all {size} are evaluated"]
