@@ -32,7 +32,7 @@ def sweep(run_dir: Path, **env: str) -> subprocess.CompletedProcess:
     if pid == 0:  # the child: never returns into pytest
         code = 1
         try:
-            fh = open(out, "w")
+            fh = open(out, "w")  # noqa: SIM115 -- the child's stdout/stderr until os._exit
             os.dup2(fh.fileno(), 1)
             os.dup2(fh.fileno(), 2)
             sys.stdout = sys.stderr = fh
@@ -63,12 +63,13 @@ def reference(tmp_path_factory):
     """An uninterrupted run (after one that trains the model) and the list of its events ("k what")."""
     base = tmp_path_factory.mktemp("faults")
     # Imported once here, so the forked runs do not each import them again.
-    import aimcbench.cli  # noqa: F401
-    import aimcbench.commands.sweep  # noqa: F401
-    import aimcbench.report  # noqa: F401
-    import aimcbench.report.plots  # noqa: F401
     import matplotlib.pyplot  # noqa: F401
     import pyarrow.parquet  # noqa: F401
+
+    import aimcbench.cli
+    import aimcbench.commands.sweep
+    import aimcbench.report
+    import aimcbench.report.plots  # noqa: F401
 
     warm = sweep(base / "warm")  # trains the shared model, so that every later run has the same events
     assert warm.returncode == 0, warm.stderr
@@ -136,8 +137,9 @@ def test_disk_full_is_one_line_and_leaves_nothing_half_written(reference, tmp_pa
     res = sweep(run, AIMC_FAULT_AT=str(k), AIMC_FAULT_KIND="enospc")
     assert res.returncode == 2, res.stderr[-2000:]
     errors = [ln for ln in res.stderr.splitlines() if ln.startswith("aimc: error:")]
-    assert errors == [f"aimc: error: {run / target}: the disk is full; free space (or choose another "
-                      "hydra.run.dir) and rerun: the sweep resumes"], res.stderr[-2000:]
+    want = (f"aimc: error: {run / target}: the disk is full; free space (or choose another hydra.run.dir) and "
+            "rerun: the sweep resumes")
+    assert errors == [want], res.stderr[-2000:]
     assert "Traceback" not in res.stderr
     assert not (run / target).exists() and leftovers(run) == []
     meta = run / "meta.json"

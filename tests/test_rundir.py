@@ -17,7 +17,13 @@ import torch
 from conftest import FAST, REPO, compose, needs_metrics, needs_sim
 
 from aimcbench.commands._common import check_sweep_config
-from aimcbench.runner import ResultsMismatchError, RunDirBusyError, SweepInterrupted, model_digest, run_sweep
+from aimcbench.runner import (
+    ResultsMismatchError,
+    RunDirBusyError,
+    SweepInterrupted,
+    model_digest,
+    run_sweep,
+)
 from aimcbench.runner.rundir import HOLDER_NAME, RunDirLock
 
 pytestmark = [needs_sim, needs_metrics]
@@ -44,9 +50,8 @@ def test_model_digest_is_the_weights_content():
 
 
 def test_second_sweep_is_refused_while_the_first_holds_the_directory(tmp_path):
-    with RunDirLock(tmp_path, label="hardware=pcm mc.chips=2"):
-        with pytest.raises(RunDirBusyError) as err:
-            run_sweep(sweep_cfg(), tmp_path, report=False)
+    with RunDirLock(tmp_path, label="hardware=pcm mc.chips=2"), pytest.raises(RunDirBusyError) as err:
+        run_sweep(sweep_cfg(), tmp_path, report=False)
     msg = str(err.value)
     assert msg.startswith(f"{tmp_path}: in use by pid {os.getpid()} on host ")
     assert "(started with hardware=pcm mc.chips=2); wait for it or set wait=true" in msg and "\n" not in msg
@@ -163,7 +168,7 @@ def test_concurrent_sweeps_never_mix_and_wait_computes_nothing_twice(tmp_path):
                      + lines[0].split(" since ", 1)[1]]
     assert lines[0].endswith("); wait for it or set wait=true") and "(started with" in lines[0]
     assert a.wait(timeout=180) == 0, a.communicate()
-    out, err = waiter.communicate(timeout=180)
+    _, err = waiter.communicate(timeout=180)
     assert waiter.returncode == 0, err
     assert "waiting for it (wait=true)" in err and "resuming: points 0-2 done, rewriting" in err
     meta = json.loads((run / "meta.json").read_text())
@@ -181,7 +186,7 @@ def test_a_killed_holder_does_not_block_the_next_sweep(tmp_path):
     a.wait(timeout=30)
     assert (run / HOLDER_NAME).exists()
     b = _aimc(run)
-    out, err = b.communicate(timeout=180)
+    _, err = b.communicate(timeout=180)
     assert b.returncode == 0, err
     assert json.loads((run / "meta.json").read_text())["status"] == "complete"
     assert not (run / HOLDER_NAME).exists()

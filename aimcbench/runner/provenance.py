@@ -50,7 +50,12 @@ def device_text(device: str) -> str:
 def data_provenance(cfg: dict, data, used_dataset: dict | None, log) -> dict:
     """meta.json["data"]: the data actually evaluated (aimcbench.data.data_source) and its fingerprint; logs a
     notice when the embedded MNIST sample stood in for the full set."""
-    from aimcbench.data import count_inputs, data_source, dataset_label, inputs_fingerprint
+    from aimcbench.data import (
+        count_inputs,
+        data_source,
+        dataset_label,
+        inputs_fingerprint,
+    )
 
     dataset = used_dataset or cfg["dataset"]
     out = {"name": dataset_label(dataset), **data_source(dataset), "n_test": count_inputs(data),

@@ -23,7 +23,7 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from filelock import FileLock, Timeout
 
@@ -92,7 +92,7 @@ class RunDirLock:
         except (OSError, ValueError, KeyError):
             return "another sweep"
 
-    def __enter__(self) -> "RunDirLock":
+    def __enter__(self) -> RunDirLock:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         try:
             self._lock.acquire(timeout=0)
@@ -110,7 +110,7 @@ class RunDirLock:
             pass
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         (self.run_dir / HOLDER_NAME).unlink(missing_ok=True)
         self._lock.release()
 

@@ -40,7 +40,14 @@ from .contract import (
     write_point,
 )
 from .points import axis_entries, point_configs
-from .provenance import data_provenance, device_text, git_rev, pick_device, versions, weights_provenance
+from .provenance import (
+    data_provenance,
+    device_text,
+    git_rev,
+    pick_device,
+    versions,
+    weights_provenance,
+)
 from .rundir import (
     RunDirLock,
     clean_temp_files,
