@@ -139,6 +139,19 @@ def test_synthetic_provenance_and_fingerprint_follow_the_inputs(tmp_path):
     assert a["model_weights"]["sha256"] == b["model_weights"]["sha256"]
 
 
+def test_data_source_names_every_kind_of_data():
+    from aimcbench.data import data_source, inputs_fingerprint
+
+    assert data_source({"name": "synthetic_cifar"})["source"] == "synthetic"
+    assert data_source({"_target_": "mypkg.data.Dataset", "name": None}) == {
+        "source": "user", "path": None, "target": "mypkg.data.Dataset"}
+    assert data_source({"name": "images", "paths": ["street.jpg"]})["path"] == ["street.jpg"]
+    assert data_source({"name": "images", "paths": []})["path"].endswith("astronaut.png")
+    x = torch.arange(6.0).reshape(2, 3)
+    assert inputs_fingerprint((x, torch.tensor([0, 1]))) != inputs_fingerprint((x, torch.tensor([1, 0])))
+    assert inputs_fingerprint((x, object())) is None  # no stable bytes: no fingerprint rather than a wrong one
+
+
 def _aimc(run_dir: Path, *overrides: str, env: dict | None = None) -> subprocess.Popen:
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "aimcbench", "sweep", *FAST, *SWEEP, "eval.n=32",

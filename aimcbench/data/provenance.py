@@ -26,8 +26,12 @@ def data_source(dataset_cfg: dict, split: str = "test") -> dict[str, Any]:
     if name.startswith("synthetic"):
         return {"source": "synthetic", "path": None, "target": None}
     if name == "images":  # a detection model's own image files, COCO, or the embedded default picture
+        from .images import default_image_path
+
         paths = dataset_cfg.get("coco_images") or dataset_cfg.get("paths")
-        return {"source": "user" if paths else "sample", "path": str(paths) if paths else None, "target": None}
+        return {"source": "user" if paths else "sample", "path": (paths if isinstance(paths, str) else list(paths)) if paths
+                else default_image_path(),
+                "target": None}
     if name in ("mnist", "mnist32", "fashion_mnist", "fashion_mnist32"):
         family = "fashion_mnist" if name.startswith("fashion") else "mnist"
         pair = find_idx_pair(family, split, data_root(data_dir))
