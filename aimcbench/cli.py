@@ -81,6 +81,8 @@ def run_command(command: str, args: Sequence[str]) -> None:
     register()
     task = importlib.import_module(f"aimcbench.commands.{command}").run
     args = report_args(args) if command == "report" else list(args)
+    if command == "sweep" and "--wait" in args:  # `aimc sweep --wait ...` is the setting wait=true
+        args = [a for a in args if a != "--wait"] + ["wait=true"]
     parser = get_args_parser()
     parsed = parser.parse_args(args)
     # Hydra prints its own errors and exits 1 unless HYDRA_FULL_ERROR is set; set, they reach us and become one

@@ -35,7 +35,8 @@ ROWS = [
     ("setting the sweep's own axis", ["sweep", "sweep=adc_bits", "hardware.adc.bits=6"], "hardware.adc.bits"),
     ("a GPU that is not there", ["sweep", "device=cuda"], "device"),
     ("a model too large for the memory", ["sweep", "model.hidden=[100000000]"], "model.hidden"),
-    ("a batch too large for the memory", ["sweep", "eval.batch_size=100000000"], "eval.batch_size"),
+    ("a batch too large for the memory", ["sweep", "model=vgg_block", "dataset=synthetic_cifar", "eval.batch_size=1000",
+                                          "mc.max_memory_gb=1"], "eval.batch_size"),
     ("more chips than the memory holds", ["sweep", "mc.chips=1000000000"], "mc.chips"),
 ]
 

@@ -51,11 +51,21 @@ def test_checkpoint_problems_stop_before_hydra_writes_anything(tmp_path, capsys)
     ("model.hidden=[100000000]", "model.hidden"),     # ~80e9 weights
     ("eval.n=1000000000", "eval.n"),                  # a billion synthetic test images (MemoryError after 9 GB)
     ("mc.chips=1000000000", "mc.chips"),              # a billion result rows per point
-    ("eval.batch_size=100000000", "eval.batch_size"),  # one chip's activations alone
 ])
 def test_sweeps_too_big_for_the_memory_are_refused_up_front(tmp_path, capsys, override, key):
     line = _fails(["sweep", *FAST, override, "mc.max_memory_gb=16"], tmp_path, capsys, key)
     assert "mc.max_memory_gb=16" in line
+
+
+def test_a_batch_whose_activations_do_not_fit_names_the_batch_size(tmp_path, capsys):
+    """One chip's activations alone (a forward never holds more images than eval.n, so a big eval.n too)."""
+    line = _fails(["sweep", "model=vgg_block", "dataset=synthetic_cifar", "eval.batch_size=1000",
+                   "mc.max_memory_gb=1"], tmp_path, capsys, "eval.batch_size")
+    assert "eval.batch_size=1000 need" in line
+    from aimcbench.config.resources import estimate
+
+    big = estimate(compose("sweep", [*FAST, "eval.batch_size=100000000"]))["batch"]  # capped at eval.n=64
+    assert 0 < big == estimate(compose("sweep", [*FAST, "eval.batch_size=64"]))["batch"]
 
 
 def test_a_tight_budget_names_the_model_and_the_default_budget_is_the_free_memory(tmp_path, capsys):

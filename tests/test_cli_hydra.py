@@ -121,3 +121,10 @@ def test_every_setting_has_a_doc_and_a_default(command):
         assert len(f.metadata.get("doc") or "") > 10, f"{command}: {key} has no doc"
         has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
         assert has_default, f"{command}: {key} has no default"
+
+
+def test_wait_flag_is_the_wait_setting():
+    res = aimc("sweep", "--wait", "--cfg", "job")
+    assert res.returncode == 0, res.stderr
+    assert yaml.safe_load(res.stdout)["wait"] is True
+    assert yaml.safe_load(aimc("sweep", "--cfg", "job").stdout)["wait"] is False

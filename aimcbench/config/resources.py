@@ -161,8 +161,9 @@ def estimate(cfg: dict, model: Any = None) -> dict[str, float]:
             layers = {}
         out["analog_weights"] = float(sum(m.weight.numel() for m in layers.values()))
         act = _layer_outputs(model, shape) if shape is not None else None
-        if act is not None:
-            out["batch"] = 16.0 * int(ev.get("batch_size", 1)) * act
+        if act is not None:  # a forward never holds more images than the test set has
+            batch = int(ev.get("batch_size", 1)) if n is None else min(int(ev.get("batch_size", 1)), max(n, 1))
+            out["batch"] = 16.0 * batch * act
     points = len((cfg.get("sweep") or {}).get("values") or [1])
     out["rows"] = CHIP_ROW_BYTES * out["chips"] * max(points, 1)
     out["chip"] = PROGRAM_BYTES_PER_WEIGHT * out["analog_weights"]

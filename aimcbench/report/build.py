@@ -47,6 +47,8 @@ def data_note(meta: dict | None) -> str:
     counts = f"{n} test images" if isinstance(n, int) else "its test images"
     if isinstance(n, int) and isinstance(asked, int) and asked != n:
         counts += f", eval.n={asked} asked"
+    if data.get("name") not in (None, "mnist"):  # e.g. dataset=images: the packaged default picture
+        return f"data: the packaged sample of {data['name']} ({counts}), not data of your own"
     return f"data: the embedded MNIST sample ({counts}), not the full set"
 
 

@@ -108,7 +108,8 @@ def point_hash(point_cfg: dict, weights: str, data: str | None = None) -> str:
 
 
 def _config_hash(point_cfg: dict) -> str:
-    """Hash of a point's config without sweep bookkeeping, paths, device and eval.batch_size (a part of its own)."""
+    """Hash of a point's config without sweep bookkeeping, paths, device, the memory budget and eval.batch_size (a
+    part of its own)."""
     cfg = copy.deepcopy(point_cfg)
     sw = cfg.pop("sweep")
     for key in ("cache_dir", "device", "threads", "wait"):
@@ -116,6 +117,7 @@ def _config_hash(point_cfg: dict) -> str:
     cfg.get("dataset", {}).pop("data_dir", None)
     cfg.get("model", {}).pop("checkpoint", None)
     cfg.get("eval", {}).pop("batch_size", None)
+    cfg.get("mc", {}).pop("max_memory_gb", None)  # the memory budget changes chunking, never the numbers
     # Defaults added later must not invalidate points computed before they existed.
     if not cfg.get("mitigation", {}).get("nabn", False):
         cfg.pop("mitigation", None)
