@@ -86,7 +86,9 @@ class TrainConfig:
     alpha_tv: float = _f("denoising only: weight of the total-variation term of the loss", lo=0.0, default=0.001)
     noise_sigma_max: float = _f("denoising only: inputs are corrupted with Gaussian noise of std drawn uniformly in "
                                 "[0, noise_sigma_max] per image, then clamped to [0, 1]", lo=0.0, default=0.6)
-    seed: int = _f("training seed (data order)", lo=0, default=0)
+    seed: int = _f("training seed: the initial weights, data order, batches, augmentation and every noise draw of "
+                   "training come from it; the same config trains bitwise-identical weights on one machine (same "
+                   "train.threads)", lo=0, default=0)
     threads: Optional[int] = _f("torch CPU threads while training (null: torch's default); 1 is fastest for small "
                                 "models and immune to oversubscription when jobs share the cores", lo=1, default=1)
     limit: Optional[int] = _f("use only the first N training images (null: all)", lo=1, default=None)
