@@ -4,7 +4,7 @@ PYTHON ?= python3
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 SCALE ?= quick
 
-.PHONY: help install lint test test-all dist demo reproduce-paper-figures clean
+.PHONY: help install lint test test-all dist docs demo reproduce-paper-figures clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-26s %s\n", $$1, $$2}'
@@ -24,6 +24,10 @@ test-all:  ## every test, including the slow ones
 
 dist:  ## build the wheel and the sdist into dist/
 	$(PYTHON) -m build
+
+docs:  ## API documentation from the docstrings -> site/ (mkdocs build --strict; `mkdocs serve` to browse)
+	$(PYTHON) -m pip install -e ".[docs]"
+	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs build --strict --site-dir site
 
 demo:  ## MLP on MNIST, PCM chips, ADC-bits sweep -> results/demo (table + plots)
 	$(PYTHON) -m aimcbench sweep hardware=pcm sweep=adc_bits hydra.run.dir=results/demo

@@ -69,6 +69,7 @@ def test_wheel_holds_package_data_and_the_plugin(wheel_env):
                      "aimcbench/configs/model/vgg_block.yaml", "aimcbench/configs/dataset/synthetic.yaml",
                      "aimcbench/studies/s000/manifest.yaml", "aimcbench/studies/s000/conf/experiment/s000_fig6.yaml",
                      "aimcbench/data/_sample/mnist_sample.npz", "aimcbench/data/_sample/astronaut.png",
+                     "aimcbench/py.typed",  # PEP 561 marker: type checkers use the package's annotations
                      "hydra_plugins/aimcbench_studies/studies_searchpath.py"):
         assert required in names, f"{required} missing from {wheel.name}"
     # hydra_plugins is a namespace shared with other Hydra plugins: an __init__.py there would hide them.
