@@ -6,7 +6,9 @@ is one line ``<dotted key>: <what is allowed>``.
 
 from __future__ import annotations
 
+import fnmatch
 import functools
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -24,19 +26,50 @@ def config_dir() -> Path:
 # Most file systems allow 255 bytes per path component; stay well below so a run dir plus "points/..." and
 # a parent "outputs/sweep" keep whole paths short too.
 DIRNAME_MAX_BYTES = 200
+# Characters kept from the last component of a path value (the rest become "_").
+_PATH_CHARS = re.compile(r"[^A-Za-z0-9._+-]")
 
 
-def _dirname(override_dirname: str) -> str:
-    """Run-directory name for a job: its overrides joined (Hydra's override_dirname), or 'default'.
+def _short_value(value: str) -> str:
+    """A value with "/" (a file path: model.checkpoint=/a/b/c.pt) as its last component plus a hash of the
+    whole value ('c.pt~1a2b3c4d'), so the name stays one folder and two paths with one file name differ."""
+    if "/" not in value:
+        return value
+    import hashlib
+
+    last = _PATH_CHARS.sub("_", value.rstrip("/").rsplit("/", 1)[-1])[:40]
+    return f"{last}~{hashlib.sha256(value.encode('utf-8')).hexdigest()[:8]}"
+
+
+def _excluded(key: str, patterns: Any) -> bool:
+    return any(fnmatch.fnmatchcase(key, str(p)) for p in (patterns or ()))
+
+
+def _dirname(overrides: Any, exclude_keys: Any = None) -> str:
+    """Run-directory name for a job: its overrides (``hydra.overrides.task``) like Hydra's override_dirname
+    (``key=value`` sorted, joined by ","), without the run-only keys ``exclude_keys``
+    (``hydra.job.config.override_dirname.exclude_keys``; shell patterns: ``report.*``) and with file paths as a
+    short hash (:func:`_short_value`); 'default' when nothing is left. A string is taken as an already joined
+    override_dirname (the form of earlier configs).
 
     A name over DIRNAME_MAX_BYTES (a long override list fails with "File name too long") becomes a readable
     prefix plus a hash of the full override string: the same command always gives the same directory, so a
     rerun still resumes; the full overrides stay in the run's .hydra/overrides.yaml and config.yaml."""
     import hashlib
 
-    name = override_dirname or "default"
+    if isinstance(overrides, str):
+        name = overrides
+    else:
+        lines = []
+        for line in overrides or ():
+            key, eq, value = str(line).partition("=")
+            if _excluded(key.lstrip("+~"), exclude_keys):
+                continue
+            lines.append(f"{key}{eq}{_short_value(value)}")
+        name = ",".join(sorted(lines))
+    name = name or "default"
     raw = name.encode("utf-8")
-    if len(raw) <= DIRNAME_MAX_BYTES:  # (so is every component of a name with "/" in a value)
+    if len(raw) <= DIRNAME_MAX_BYTES and "/" not in name:
         return name
     digest = hashlib.sha256(raw).hexdigest()[:16]
     prefix = raw[:DIRNAME_MAX_BYTES - len(digest) - 1].decode("utf-8", "ignore").replace("/", "_").rstrip(",")

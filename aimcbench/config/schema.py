@@ -119,6 +119,26 @@ class OptimizeConfig:
     out_dir: Optional[str] = _f("where the profiles go (null: the Hydra run directory)", default=None)
 
 
+OBJECTIVE_STATS = ("mean", "std", "min", "p5", "p25", "p50", "p75", "p95", "max")
+
+
+@dataclass
+class ObjectiveConfig:
+    """The scalar a sweep returns to Hydra (``run(cfg)``'s value), so sweepers such as hydra/sweeper=optuna can
+    search a design space: ``stat`` over chips of ``metric`` at sweep point ``point``, the same number as that
+    row and column of the run's percentiles.csv (minus its digital column when ``relative``)."""
+
+    metric: Optional[str] = _f("the metric (null: the task's first, e.g. accuracy or psnr)", default=None)
+    stat: str = _f("the statistic over chips, a column of percentiles.csv", choices=OBJECTIVE_STATS, default="p5")
+    point: int = _f("the sweep point (an index into sweep.values; negative counts from the end: -1 the last)",
+                    default=-1)
+    relative: bool = _f("subtract the digital baseline at that point (the analog loss, <= 0 for accuracy)",
+                        default=False)
+    target: Optional[float] = _f("when set, return |value - target| instead (minimize it: a sweeper's trials "
+                                 "gather on the contour where the value equals target, e.g. -0.01 with relative: "
+                                 "1 point below digital)", default=None)
+
+
 def _device() -> Any:
     return _f("where the simulation runs: cpu, cuda or auto (cuda when available)", choices=("cpu", "cuda", "auto"),
               default="cpu")
@@ -156,6 +176,14 @@ class SweepApp:
     cache_dir: Optional[str] = _cache_dir()
     wait: bool = _f("wait for a sweep that holds the run directory instead of exiting (then resume: points it "
                     "finished are not computed again)", default=False)
+    progress: str = _f("progress bars on stderr: auto (only when stderr is a terminal), on or off; notices and one "
+                       "line per point always go to the log (Hydra's job log: <run dir>/sweep.log and the console)",
+                       choices=("auto", "on", "off"), default="auto")
+    objective: ObjectiveConfig = _f("the scalar the sweep returns (for Hydra sweepers such as Optuna)",
+                                    factory=ObjectiveConfig)
+    log_level: str = _f("level of aimcbench's log (Hydra's job log: <run dir>/sweep.log and the console): INFO "
+                        "(notices and one line per point), WARNING (quiet: problems only) or DEBUG",
+                        choices=("DEBUG", "INFO", "WARNING", "ERROR"), default="INFO")
 
 
 @dataclass
@@ -208,4 +236,4 @@ class ReportApp:
 APPS: dict[str, type] = {"sweep": SweepApp, "train": TrainApp, "tiles": TilesApp, "optimize": OptimizeApp,
                          "report": ReportApp}
 SECTIONS: dict[str, type] = {"train": TrainConfig, "mc": MCConfig, "eval": EvalConfig, "mitigation": MitigationConfig,
-                             "sweep": SweepAxis, "optimize": OptimizeConfig}
+                             "sweep": SweepAxis, "optimize": OptimizeConfig, "objective": ObjectiveConfig}

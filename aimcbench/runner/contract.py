@@ -112,7 +112,7 @@ def _config_hash(point_cfg: dict) -> str:
     part of its own)."""
     cfg = copy.deepcopy(point_cfg)
     sw = cfg.pop("sweep")
-    for key in ("cache_dir", "device", "threads", "wait"):
+    for key in ("cache_dir", "device", "threads", "wait", "progress", "objective", "log_level"):  # run-only settings
         cfg.pop(key, None)
     cfg.get("dataset", {}).pop("data_dir", None)
     cfg.get("model", {}).pop("checkpoint", None)

@@ -6,11 +6,16 @@ lock (aimcbench.runner.rundir), load the model and the data, check every stored 
 to mix, recompute damaged ones), and only then write config.yaml and meta.json ("running"), the points, the
 tables and the report; meta.json says "complete" after the last output exists, "failed" (with the error) when
 anything raised.
+
+Messages go to the module loggers (``logging``): under ``aimc`` Hydra's job logging writes them to
+``<run_dir>/sweep.log`` and the console, one line per computed point with its percentiles and seconds.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
+import logging
 import os
 import re
 import sys
@@ -21,6 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from aimcbench.train import load_or_train
 
@@ -60,6 +66,37 @@ from .rundir import (
     write_manifest,
 )
 
+logger = logging.getLogger(__name__)
+
+
+def log_notice(msg: str) -> None:
+    """The default ``log`` of the runner: an INFO record (the "aimc: " prefix is for callers that print)."""
+    logger.info(msg.removeprefix("aimc: "))
+
+
+def show_progress(setting: Any) -> bool:
+    """progress=auto|on|off (or a bool, or None = auto): whether to draw tqdm bars; auto = stderr is a terminal."""
+    if isinstance(setting, bool):
+        return setting
+    if setting in (None, "auto"):
+        return sys.stderr.isatty()
+    return setting == "on"
+
+
+def point_line(i: int, n: int, key: str, axis_label: str, chip_metrics: dict, digital: dict, seconds: float,
+               per_chip_s: list[float] | None) -> str:
+    """The log line of one computed point: p5/p50/p95 over chips of each metric (numpy's linear percentiles,
+    as percentiles.csv), the digital value and the seconds."""
+    stats = []
+    for metric, vals in chip_metrics.items():
+        p5, p50, p95 = np.percentile(np.asarray(vals, dtype=float), [5, 50, 95])
+        dig = digital.get(metric)
+        stats.append(f"{metric} p5 {p5:.4f} p50 {p50:.4f} p95 {p95:.4f}"
+                     + (f" (digital {float(dig):.4f})" if dig is not None else ""))
+    chips = len(next(iter(chip_metrics.values()), []))
+    timing = f"{seconds:.2f} s" + (f" ({np.mean(per_chip_s):.3f} s per chip)" if per_chip_s else "")
+    return f"point {i + 1}/{n} {key}={axis_label}: {'; '.join(stats)}; {chips} chips, {timing}"
+
 
 def calibration_batches(cfg: dict) -> list[torch.Tensor] | None:
     """Training images for noise-aware batch norm: mitigation.calib_batches x eval.batch_size, or None when off.
@@ -86,14 +123,15 @@ def run_sweep(cfg: dict, run_dir: str | os.PathLike, label: str = "", progress: 
     """Run (or resume) one sweep into ``run_dir``; return the final meta.json contents.
 
     ``cfg["threads"]`` (if set) is the torch thread count for the whole run; ``cfg["wait"]``: wait for a sweep
-    that holds the run directory instead of raising RunDirBusyError. ``label``: the command's overrides (meta.json
-    and the lock's holder file).
+    that holds the run directory instead of raising RunDirBusyError. ``progress`` (None: ``cfg["progress"]``,
+    auto|on|off): tqdm bars. ``log``: where notices and the per-point lines go (default: this module's logger).
+    ``label``: the command's overrides (meta.json and the lock's holder file).
     ``stop_after`` (tests): raise SweepInterrupted once that many points were computed in this call.
     The environment variable AIMC_STOP_AFTER_POINTS=N does the same but exits the process abruptly
     (os._exit(3)), to mimic a killed job; AIMC_FAULT_AT (aimcbench.runner.rundir) kills or fails it at any write.
     """
     run_dir = Path(run_dir)
-    log = log or (lambda msg: print(msg, file=sys.stderr))
+    log = log or log_notice
     saved = torch.get_num_threads()
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg["threads"]))
@@ -205,7 +243,7 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
     from aimcbench.tasks import PointContext, get_task
 
     t_start = time.perf_counter()
-    progress = sys.stderr.isatty() if progress is None else progress
+    progress = show_progress(cfg.get("progress") if progress is None else progress)
     env_stop = os.environ.get("AIMC_STOP_AFTER_POINTS")
     clean_temp_files(run_dir)
 
@@ -251,44 +289,48 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
 
     point_times = dict(done)
     computed = 0
-    bar = tqdm(todo, desc="points", disable=not progress, unit="point")
-    for i in bar:
-        pcfg = points[i]
-        fault_event(f"point {i} start")
-        value, axis_label = entries[i]
-        digest = point_hash(pcfg, weights, meta["data"]["test_sha256"])
-        tp = time.perf_counter()
-        bar.set_postfix_str(f"{sweep['key']}={axis_label}")
-        hw = hardware_from_dict(pcfg["hardware"])
-        pmc = pcfg["mc"]  # a sweep may vary mc.* too (e.g. a seed sweep)
-        amodel = to_analog(model, hw, chips=int(pmc["chips"]), seed=int(pmc["seed"]), nabn=calib is not None,
-                           max_memory_gb=sim_budget_gb(pcfg))  # mc.max_memory_gb less data, model and rows
-        if calib is not None:  # study 004 Algorithm 1, per chip, on this point's noisy chips
-            amodel.calibrate([b.to(device) for b in calib], dynamic=bool(pcfg["mitigation"].get("dynamic", False)))
-        ctx = PointContext(point=i, axis_label=axis_label, batch_size=int(ev["batch_size"]), device=device,
-                           progress=progress, images=int(ev.get("images") or 0),
-                           desc=f"point {i}: {pmc['chips']} chips")
-        res = task.evaluate(model, amodel, data, pcfg, ctx)
-        if res.seconds_per_chip is not None:
-            meta["timings"].setdefault("seconds_per_chip", []).extend(round(t, 3) for t in res.seconds_per_chip)
-            log(f"aimc: point {i} ({sweep['key']}={axis_label}): {np.mean(res.seconds_per_chip):.2f} s per chip")
-        df, ddf = point_rows(i, sweep["key"], value, axis_label, res.chip_metrics, res.digital)
-        digital_rel = f"points/digital_{i:03d}.csv"
-        atomic_write_text(run_dir / digital_rel, ddf.to_csv(index=False))
-        _write_files(run_dir, res.files)
-        del amodel
-        seconds = time.perf_counter() - tp
-        write_point(run_dir / "points" / f"point_{i:03d}.parquet", df, digest, seconds)
-        write_manifest(run_dir, i, digest, hash_parts(pcfg, weights, meta["data"]["test_sha256"]),
-                       [digital_rel, *res.files, f"points/point_{i:03d}.parquet"], seconds)
-        fault_event(f"point {i} done")
-        point_times[i] = seconds
-        computed += 1
-        if stop_after is not None and computed >= stop_after:
-            raise SweepInterrupted(f"stopped after {computed} point(s) (test hook)")
-        if env_stop and computed >= int(env_stop):
-            sys.stderr.flush()
-            os._exit(3)
+    # With bars, log lines go above them (tqdm.write) instead of through them.
+    with logging_redirect_tqdm() if progress else contextlib.nullcontext():
+        bar = tqdm(todo, desc="points", disable=not progress, unit="point")
+        for i in bar:
+            pcfg = points[i]
+            fault_event(f"point {i} start")
+            value, axis_label = entries[i]
+            digest = point_hash(pcfg, weights, meta["data"]["test_sha256"])
+            tp = time.perf_counter()
+            bar.set_postfix_str(f"{sweep['key']}={axis_label}")
+            hw = hardware_from_dict(pcfg["hardware"])
+            pmc = pcfg["mc"]  # a sweep may vary mc.* too (e.g. a seed sweep)
+            amodel = to_analog(model, hw, chips=int(pmc["chips"]), seed=int(pmc["seed"]), nabn=calib is not None,
+                               max_memory_gb=sim_budget_gb(pcfg))  # mc.max_memory_gb less data, model and rows
+            if calib is not None:  # study 004 Algorithm 1, per chip, on this point's noisy chips
+                amodel.calibrate([b.to(device) for b in calib],
+                                 dynamic=bool(pcfg["mitigation"].get("dynamic", False)))
+            ctx = PointContext(point=i, axis_label=axis_label, batch_size=int(ev["batch_size"]), device=device,
+                               progress=progress, images=int(ev.get("images") or 0),
+                               desc=f"point {i}: {pmc['chips']} chips")
+            res = task.evaluate(model, amodel, data, pcfg, ctx)
+            if res.seconds_per_chip is not None:
+                meta["timings"].setdefault("seconds_per_chip", []).extend(round(t, 3) for t in res.seconds_per_chip)
+            df, ddf = point_rows(i, sweep["key"], value, axis_label, res.chip_metrics, res.digital)
+            digital_rel = f"points/digital_{i:03d}.csv"
+            atomic_write_text(run_dir / digital_rel, ddf.to_csv(index=False))
+            _write_files(run_dir, res.files)
+            del amodel
+            seconds = time.perf_counter() - tp
+            write_point(run_dir / "points" / f"point_{i:03d}.parquet", df, digest, seconds)
+            write_manifest(run_dir, i, digest, hash_parts(pcfg, weights, meta["data"]["test_sha256"]),
+                           [digital_rel, *res.files, f"points/point_{i:03d}.parquet"], seconds)
+            fault_event(f"point {i} done")
+            point_times[i] = seconds
+            log(point_line(i, len(points), sweep["key"], axis_label, res.chip_metrics, res.digital, seconds,
+                           res.seconds_per_chip))
+            computed += 1
+            if stop_after is not None and computed >= stop_after:
+                raise SweepInterrupted(f"stopped after {computed} point(s) (test hook)")
+            if env_stop and computed >= int(env_stop):
+                sys.stderr.flush()
+                os._exit(3)
 
     merge_points(run_dir, len(points))
     if report:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,8 @@ from aimcbench.models import (
 )
 
 from .seeding import seeded, training_scope
+
+logger = logging.getLogger(__name__)
 
 # CheckpointError, load_checkpoint and read_state_dict live in aimcbench.models; re-exported for older imports.
 __all__ = ["CACHE_FORMAT", "CheckpointError", "attach_array_gains", "cache_key", "cache_root", "canonical_hash",
@@ -164,7 +166,7 @@ def load_or_train(model_cfg: dict, dataset_cfg: dict, train_cfg: dict, cache_dir
 
     from .recipes import pick_recipe
 
-    log = log or (lambda msg: print(msg, file=sys.stderr))
+    log = log or (lambda msg: logger.info(msg.removeprefix("aimc: ")))
     seed = int(train_cfg["seed"])
 
     def build() -> torch.nn.Module:

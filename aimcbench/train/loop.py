@@ -7,6 +7,7 @@ by the cache), so the same config trains bitwise-identical weights on CPU and no
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
@@ -15,6 +16,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .seeding import training_scope
+
+logger = logging.getLogger(__name__)
 
 
 def total_variation(img: torch.Tensor) -> torch.Tensor:
@@ -152,8 +155,7 @@ def _train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, 
     bar.close()
     model.eval()
     mean_loss = sum(recent) / max(len(recent), 1)  # over the last epoch's worth of steps
-    if progress:
-        print(f"trained {done} steps ({done / per_epoch:.1f} epochs): loss {mean_loss:.4f}", file=sys.stderr)
+    logger.info(f"trained {done} steps ({done / per_epoch:.1f} epochs): loss {mean_loss:.4f}")
     return {"loss": mean_loss, "steps": done, "epochs": done / per_epoch}
 
 
