@@ -166,8 +166,11 @@ def test_merge_two_jobs_gives_one_table(tmp_path):
         assert out / name in written
         assert (out / name).read_bytes().startswith(PNG_MAGIC)
     table = pd.read_csv(out / "percentiles.csv")
-    assert list(table.columns) == ["label"] + PERCENTILE_COLUMNS
+    # then the job's identity (aimcbench.report.dataset): job, its directory, its overrides as columns
+    assert list(table.columns) == ["label"] + PERCENTILE_COLUMNS + ["job", "run_dir", "hardware"]
     assert table.label.unique().tolist() == ["hardware=pcm", "hardware=rram", "hardware=ideal"]
+    assert table.label.tolist() == table.job.tolist() == ("hardware=" + table.hardware).tolist()
+    assert table.run_dir.unique().tolist() == ["../multirun/0", "../multirun/1", "../multirun/10"]
     assert (table.groupby("label").size() == 4).all()
     summary = (out / "summary.md").read_text()
     assert "hardware=rram" in summary and "p75" in summary

@@ -25,7 +25,9 @@ def test_classifier_sweep_writes_the_contract_layout(tmp_path):
     cfg = sweep_cfg("hardware=pcm", "sweep=adc_bits", "sweep.values=[8,2]")
     meta = run_sweep(cfg, tmp_path, label="hardware=pcm sweep=adc_bits", report=False)
     chips = pd.read_parquet(tmp_path / "chips.parquet")
-    assert list(chips.columns) == CHIP_COLUMNS
+    # CHIP_COLUMNS first, then the job's identity from its label (runs started from Python have no .hydra/)
+    assert list(chips.columns) == [*CHIP_COLUMNS, "job", "hardware", "sweep"]
+    assert set(chips["job"]) == {"hardware=pcm,sweep=adc_bits"} and set(chips["hardware"]) == {"pcm"}
     assert len(chips) == 2 * 2 * 1  # points x chips x metrics
     assert set(chips["metric"]) == {"accuracy"} and set(chips["chip"]) == {0, 1}
     assert chips["axis_value"].tolist() == [8.0, 8.0, 2.0, 2.0] and chips["axis_label"].iloc[0] == "8"

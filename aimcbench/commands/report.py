@@ -44,3 +44,8 @@ def run(cfg: DictConfig) -> None:
     for folder in folders:
         print(f"  {folder}")
 
+    from aimcbench.report.dataset import is_merged_file
+
+    for path in written:  # the merged analysis table of several jobs (aimcbench.report.dataset)
+        if path.name == "chips.parquet" and is_merged_file(path):
+            print(f"aimc report: all jobs in one table: pandas.read_parquet({str(path)!r})")

@@ -190,9 +190,11 @@ def merge_sweeps(dirs, out_dir: str | os.PathLike, normalize_to: str | None = No
     out.mkdir(parents=True, exist_ok=True)
     tables = [percentile_table(s.chips, s.digital).assign(label=lab)
               for s, lab in zip(sweeps, labels)]
-    merged = pd.concat(tables, ignore_index=True)
-    merged = merged[["label"] + [c for c in merged.columns if c != "label"]]
-    written = [_write_csv(merged, out / PERCENTILES_FILE)]
+    # the job's overrides as columns; chips.parquet: one row per job x point x chip x metric
+    from .dataset import merged_table, write_merged_chips
+
+    merged = merged_table([(t, s.path) for t, s in zip(tables, sweeps)], out, leading=["label", *tables[0].columns])
+    written = [_write_csv(merged, out / PERCENTILES_FILE), write_merged_chips(sweeps, out)]
     written.append(out / SUMMARY_FILE)
     shared = split_common([s.label for s in sweeps])[1]
     title = f"merged report: {len(sweeps)} sweeps" + (f" (all with {shared})" if shared else "")

@@ -75,7 +75,9 @@ def is_sweep_dir(path: Path) -> bool:
     """A directory is a sweep directory when it holds chips.parquet or finished point files."""
     path = Path(path)
     if (path / CHIPS_FILE).is_file():
-        return True
+        from aimcbench.report.dataset import is_merged_file  # `aimc report`'s merged table is no sweep
+
+        return not is_merged_file(path / CHIPS_FILE)
     points = path / POINTS_DIR
     return points.is_dir() and any(points.glob(POINT_GLOB))
 

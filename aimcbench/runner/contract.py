@@ -21,6 +21,8 @@ from aimcbench.train import canonical_hash
 
 HASH_KEY = b"aimc_point_hash"
 SECONDS_KEY = b"aimc_point_s"
+# chips.parquet: these first (``axis`` the swept key, ``axis_value`` numeric: sort and plot by it, ``axis_label`` is
+# its text), then ``job`` and the job's overrides as typed columns (merge_points); the point files hold these only.
 CHIP_COLUMNS = ["point", "axis", "axis_value", "axis_label", "chip", "metric", "value"]
 DIGITAL_COLUMNS = ["point", "axis", "axis_value", "axis_label", "metric", "value"]
 # Dataset keys added later: left out of the hash while null, so points computed before they existed still match.
@@ -170,9 +172,16 @@ def point_rows(point: int, axis: str, value: float, axis_label: str, chip_metric
 
 
 def merge_points(run_dir: Path, n_points: int) -> None:
-    """chips.parquet and digital.csv from the per-point files (atomically)."""
+    """chips.parquet and digital.csv from the per-point files (atomically).
+
+    chips.parquet: CHIP_COLUMNS, then the job's identity (aimcbench.report.dataset: ``job`` and one typed column
+    per override, from .hydra/overrides.yaml or meta.json's label), so that jobs concatenate into one table.
+    The point files keep CHIP_COLUMNS only: their manifests and hashes do not depend on how a job was named."""
+    from aimcbench.report.dataset import with_job_columns
+
     chips = pd.concat([pd.read_parquet(run_dir / "points" / f"point_{i:03d}.parquet") for i in range(n_points)],
                       ignore_index=True)[CHIP_COLUMNS]
+    chips = with_job_columns(chips.astype({"axis_value": "float64"}), run_dir)
     tmp = tmp_path(run_dir / "chips.parquet")
     try:
         chips.to_parquet(tmp, index=False)
