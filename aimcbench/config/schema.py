@@ -139,6 +139,31 @@ class ObjectiveConfig:
                                  "1 point below digital)", default=None)
 
 
+REPORT_FORMATS = ("png", "pdf", "svg")
+REPORT_STYLES = ("default", "paper", "slides")
+
+
+def report_formats_rule(v: Any) -> str | None:
+    """report.formats: a non-empty list of png, pdf, svg."""
+    ok = isinstance(v, (list, tuple)) and len(v) > 0 and all(f in REPORT_FORMATS for f in v)
+    return None if ok else f"a non-empty list of {', '.join(REPORT_FORMATS)}, e.g. [png,pdf]"
+
+
+@dataclass
+class ReportConfig:
+    """The figures and the page a sweep's report step (and ``aimc report``) writes: percentiles.csv, summary.md,
+    every figure once per format, and report.html (self-contained: figures embedded, config, provenance)."""
+
+    formats: List[str] = _f("file formats of every figure (band_<metric>, box_<metric>, compare_..., grid): png "
+                            "(raster at the style's dpi), pdf and svg (vector)", factory=lambda: ["png", "pdf"],
+                            check=report_formats_rule)
+    style: str = _f("figure preset: default (5.2 x 3.6 in, 150 dpi), paper (single column: 3.5 in wide, 8 pt "
+                    "text, 300 dpi raster) or slides (8 x 4.5 in, 16:9, 14 pt text, 200 dpi)",
+                    choices=REPORT_STYLES, default="default")
+    html: bool = _f("also write report.html: the table, every figure, the config and the provenance in one "
+                    "self-contained page", default=True)
+
+
 def _device() -> Any:
     return _f("where the simulation runs: cpu, cuda or auto (cuda when available)", choices=("cpu", "cuda", "auto"),
               default="cpu")
@@ -184,6 +209,7 @@ class SweepApp:
     log_level: str = _f("level of aimcbench's log (Hydra's job log: <run dir>/sweep.log and the console): INFO "
                         "(notices and one line per point), WARNING (quiet: problems only) or DEBUG",
                         choices=("DEBUG", "INFO", "WARNING", "ERROR"), default="INFO")
+    report: ReportConfig = _f("figure formats and style, report.html", factory=ReportConfig)
 
 
 @dataclass
@@ -231,9 +257,13 @@ class ReportApp:
                                      "sweep with the same overrides except this key:value (e.g. hardware:rram_l1)",
                                      default=None)
     stat: str = _f("the percentile column that is normalized (p75, p50, mean, ...)", default="p75")
+    report: ReportConfig = _f("figure formats and style, report.html (aimc sweep's settings: those given on the "
+                              "command line apply to every sweep reported, the others are each sweep's own)",
+                              factory=ReportConfig)
 
 
 APPS: dict[str, type] = {"sweep": SweepApp, "train": TrainApp, "tiles": TilesApp, "optimize": OptimizeApp,
                          "report": ReportApp}
 SECTIONS: dict[str, type] = {"train": TrainConfig, "mc": MCConfig, "eval": EvalConfig, "mitigation": MitigationConfig,
-                             "sweep": SweepAxis, "optimize": OptimizeConfig, "objective": ObjectiveConfig}
+                             "sweep": SweepAxis, "optimize": OptimizeConfig, "objective": ObjectiveConfig,
+                             "report": ReportConfig}

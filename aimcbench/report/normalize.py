@@ -61,18 +61,19 @@ def normalized_table(tables: list[pd.DataFrame], labels: list[str], pairs: list[
 
 
 def normalized_plot(table: pd.DataFrame, metric: str, *, axis: str, axis_log: bool = False, stat: str = "p75",
-                    normalize_to: str = "", axis_title: str | None = None) -> Figure:
+                    normalize_to: str = "", axis_title: str | None = None, ax=None) -> Figure:
     """One line per sweep: its ``stat`` divided by its reference's, at every point (1 = as good as the reference)."""
-    fig = Figure(figsize=(plots.FIGSIZE[0] + 0.6, plots.FIGSIZE[1] + 0.3), dpi=plots.DPI)
-    ax = fig.add_subplot()
+    fig, ax, owned = plots.new_axes(ax, dw_in=0.6, dh_in=0.3)
     rows = table[(table["metric"] == metric) & (table["axis"] == axis)]
     for j, (label, g) in enumerate(rows.groupby("label", sort=False)):
         g = g.sort_values("axis_value")
-        ax.plot(g["axis_value"], g["value"], "-o", color=f"C{j % 10}", markersize=4, label=label)
+        ax.plot(g["axis_value"], g["value"], "-o", color=f"C{j % 10}", label=label)
     ax.axhline(1.0, color="0.4", linestyle="--", linewidth=1.0, label=f"reference ({normalize_to})")
     plots._setup_x(ax, rows, axis, axis_log, axis_title)
     ax.set_ylabel(f"{stat} {plots.metric_name(metric)} / reference {stat}")
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(loc="best")
     ax.grid(True, alpha=0.3)
-    fig.suptitle(f"normalized {stat} (study 002 Figs. 8b/9b)", fontsize=9)
+    ax.set_title(f"normalized {stat} (study 002 Figs. 8b/9b)")
+    if owned:
+        fig.tight_layout()
     return fig

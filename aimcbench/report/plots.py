@@ -2,6 +2,9 @@
 
 Figures are built with ``matplotlib.figure.Figure`` directly, so importing this module
 never changes the process-wide backend and figures are freed when they go out of scope.
+Sizes and fonts come from the rc parameters in force (``report.style`` presets, see
+:mod:`aimcbench.report.style`). Every plot function takes an optional ``ax=`` to draw into a
+figure of your own (then the figure's layout is left to you) and returns the Figure drawn in.
 """
 
 from __future__ import annotations
@@ -11,15 +14,17 @@ import math
 import textwrap
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullLocator
 
 from aimcbench.report.sweepdir import atomic_write_bytes
 
-DPI = 150
-FIGSIZE = (5.2, 3.6)
+DPI = 150  # save_figure's resolution (the default style's)
+FIGSIZE = (5.2, 3.6)  # the default style's figure size
 
 #: readable x-axis names for the keys a sweep can vary; other keys show as the dotted key
 AXIS_NAMES = {
@@ -92,40 +97,58 @@ def _setup_x(ax, table: pd.DataFrame, axis: str, axis_log: bool, axis_title: str
     ax.set_xlabel(axis_name(axis, axis_title))
 
 
-def _finish(fig: Figure, ax, metric: str, title: str | None) -> None:
+def new_axes(ax: Axes | None = None, dw_in: float = 0.0, dh_in: float = 0.0, width_in: float | None = None,
+             height_in: float | None = None) -> tuple[Figure, Axes, bool]:
+    """(figure, axes, owned): ``ax`` and its figure, or a new figure of the rc figure size (plus dw/dh inches,
+    widened in proportion to the style's width) and its one axes; owned is True for a new figure."""
+    if ax is not None:
+        return ax.figure, ax, False
+    w0, h0 = matplotlib.rcParams["figure.figsize"]
+    scale = w0 / FIGSIZE[0]  # extra room scales with the style (a paper column is narrower)
+    w = width_in * scale if width_in is not None else w0 + dw_in * scale
+    h = height_in * scale if height_in is not None else h0 + dh_in * scale
+    if w0 != FIGSIZE[0]:
+        w = w0  # the paper and slides styles keep their width (a journal column, a slide); only the height grows
+    fig = Figure(figsize=(w, h), dpi=matplotlib.rcParams["figure.dpi"])
+    return fig, fig.add_subplot(), True
+
+
+def _finish(fig: Figure, ax, metric: str, title: str | None, owned: bool = True) -> None:
     ax.set_ylabel(metric_name(metric))
     ax.grid(True, which="major", alpha=0.3, linewidth=0.6)
     if title:
-        # long job labels (all of a run's overrides) wrap instead of running off the figure
-        ax.set_title(textwrap.fill(title, 75), fontsize=8.5)
-    ax.legend(fontsize=7.5, frameon=False, loc="best")
-    fig.tight_layout()
+        # long titles wrap at about the figure's width instead of running off it
+        size = matplotlib.rcParams["axes.titlesize"]
+        size = size if isinstance(size, (int, float)) else matplotlib.rcParams["font.size"]
+        chars = max(30, int(fig.get_figwidth() * 72 / (0.55 * size)))
+        ax.set_title(textwrap.fill(title, chars))
+    ax.legend(frameon=False, loc="best")
+    if owned:
+        fig.tight_layout()
 
 
 def band_plot(table: pd.DataFrame, metric: str, *, axis: str, axis_log: bool = False,
-              title: str | None = None, axis_title: str | None = None) -> Figure:
+              title: str | None = None, axis_title: str | None = None, ax: Axes | None = None) -> Figure:
     """Median with p25-p75 and p5-p95 bands and the dashed digital baseline against the axis."""
     rows = table[table["metric"] == metric].sort_values("axis_value")
     x = rows["axis_value"].to_numpy(float)
-    fig = Figure(figsize=FIGSIZE, dpi=DPI)
-    ax = fig.add_subplot()
+    fig, ax, owned = new_axes(ax)
     ax.fill_between(x, rows["p5"], rows["p95"], color="C0", alpha=0.15, linewidth=0,
                     label="5th-95th percentile")
     ax.fill_between(x, rows["p25"], rows["p75"], color="C0", alpha=0.35, linewidth=0,
                     label="25th-75th percentile")
     n = int(rows["n_chips"].max()) if len(rows) else 0
-    ax.plot(x, rows["p50"], "o-", color="C0", markersize=4, linewidth=1.5,
-            label=f"median of {n} chips")
+    ax.plot(x, rows["p50"], "o-", color="C0", label=f"median of {n} chips")
     if rows["digital"].notna().any():
         ax.plot(x, rows["digital"], "--", color="k", linewidth=1.2, label="digital baseline")
     _setup_x(ax, rows, axis, axis_log, axis_title)
-    _finish(fig, ax, metric, title)
+    _finish(fig, ax, metric, title, owned)
     return fig
 
 
 def box_plot(chips: pd.DataFrame, table: pd.DataFrame, metric: str, *, axis: str,
              axis_log: bool = False, title: str | None = None,
-             axis_title: str | None = None) -> Figure:
+             axis_title: str | None = None, ax: Axes | None = None) -> Figure:
     """One box per point: box p25-p75, median line, whiskers p5-p95, chips outside as dots.
 
     Boxes sit at evenly spaced categorical positions labelled with axis_label, in axis
@@ -137,8 +160,7 @@ def box_plot(chips: pd.DataFrame, table: pd.DataFrame, metric: str, *, axis: str
     by_value = {v: g["value"].dropna().to_numpy(float) for v, g in data.groupby("axis_value")}
     samples = [by_value.get(v, np.array([])) for v in rows["axis_value"]]
     pos = np.arange(len(rows))
-    fig = Figure(figsize=FIGSIZE, dpi=DPI)
-    ax = fig.add_subplot()
+    fig, ax, owned = new_axes(ax)
     ax.boxplot(
         samples, positions=pos, widths=0.55, whis=(5, 95), patch_artist=True,
         boxprops=dict(facecolor="C0", alpha=0.35, edgecolor="C0"),
@@ -158,12 +180,13 @@ def box_plot(chips: pd.DataFrame, table: pd.DataFrame, metric: str, *, axis: str
     ax.set_xlim(-0.6, len(rows) - 0.4)
     ax.set_xlabel(axis_name(axis, axis_title) + (" (log-spaced points)" if axis_log else ""))
     n = int(rows["n_chips"].max()) if len(rows) else 0
-    _finish(fig, ax, metric, f"{title}: {n} chips per point" if title else f"{n} chips per point")
+    _finish(fig, ax, metric, f"{title}, {n} chips per point" if title else f"{n} chips per point", owned)
     return fig
 
 
 def grouped_box_plot(chips: dict[str, pd.DataFrame], metric: str, *, axis: str,
-                     axis_title: str | None = None, title: str | None = None) -> Figure:
+                     axis_title: str | None = None, title: str | None = None,
+                     ax: Axes | None = None) -> Figure:
     """Study 002 Fig. 5 style: at each point, one box per job label (whiskers p5-p95).
 
     Args:
@@ -175,9 +198,7 @@ def grouped_box_plot(chips: dict[str, pd.DataFrame], metric: str, *, axis: str,
         {"axis_value": [], "axis_label": []})
     n_labels = max(len(data), 1)
     step = 0.8 / n_labels
-    fig = Figure(figsize=(max(FIGSIZE[0], 1.2 + 0.35 * n_labels * len(points)), FIGSIZE[1] + 0.3),
-                 dpi=DPI)
-    ax = fig.add_subplot()
+    fig, ax, owned = new_axes(ax, width_in=max(FIGSIZE[0], 1.2 + 0.35 * n_labels * len(points)), dh_in=0.3)
     for j, (label, rows) in enumerate(data.items()):
         color = f"C{j % 10}"
         by_value = {v: g["value"].dropna().to_numpy(float) for v, g in rows.groupby("axis_value")}
@@ -196,16 +217,15 @@ def grouped_box_plot(chips: dict[str, pd.DataFrame], metric: str, *, axis: str,
     ax.set_xticks(np.arange(len(points)), points["axis_label"].tolist())
     ax.set_xlim(-0.6, len(points) - 0.4)
     ax.set_xlabel(axis_name(axis, axis_title))
-    _finish(fig, ax, metric, title)
+    _finish(fig, ax, metric, title, owned)
     return fig
 
 
 def comparison_plot(tables: dict[str, pd.DataFrame], metric: str, *, axis: str,
                     axis_log: bool = False, title: str | None = None,
-             axis_title: str | None = None) -> Figure:
+                    axis_title: str | None = None, ax: Axes | None = None) -> Figure:
     """One median line with a p25-p75 band (and dashed digital baseline) per job label."""
-    fig = Figure(figsize=(FIGSIZE[0] + 0.6, FIGSIZE[1] + 0.3), dpi=DPI)
-    ax = fig.add_subplot()
+    fig, ax, owned = new_axes(ax, dw_in=0.6, dh_in=0.3)
     markers = "osD^vP*X"
     all_rows = []
     for i, (label, table) in enumerate(tables.items()):
@@ -216,15 +236,14 @@ def comparison_plot(tables: dict[str, pd.DataFrame], metric: str, *, axis: str,
         x = rows["axis_value"].to_numpy(float)
         color = f"C{i % 10}"
         ax.fill_between(x, rows["p25"], rows["p75"], color=color, alpha=0.2, linewidth=0)
-        ax.plot(x, rows["p50"], "-", marker=markers[i % len(markers)], color=color,
-                markersize=4, linewidth=1.5, label=label)
+        ax.plot(x, rows["p50"], "-", marker=markers[i % len(markers)], color=color, label=label)
         if rows["digital"].notna().any():
             ax.plot(x, rows["digital"], "--", color=color, linewidth=1.0, alpha=0.8)
     _setup_x(ax, pd.concat(all_rows) if all_rows else pd.DataFrame(
         {"axis_value": [], "axis_label": []}), axis, axis_log, axis_title)
     ax.plot([], [], "-", color="0.4", label="median, band: 25th-75th pct.")
     ax.plot([], [], "--", color="0.4", label="digital baseline")
-    _finish(fig, ax, metric, title)
+    _finish(fig, ax, metric, title, owned)
     return fig
 
 
@@ -239,7 +258,7 @@ def _as_images(array) -> np.ndarray:
 
 
 def image_grid(points: list[dict], *, axis: str, row_notes: list[str] | None = None,
-               max_images: int = 8, axis_title: str | None = None) -> Figure:
+               max_images: int = 8, axis_title: str | None = None, ax: Axes | None = None) -> Figure:
     """Study 000 Fig. 4-style grid: rows clean, noisy, digital, then the median chip per point.
 
     Args:
@@ -249,6 +268,7 @@ def image_grid(points: list[dict], *, axis: str, row_notes: list[str] | None = N
             the row labels say which point they show.
         axis: dotted sweep key, used in the row labels.
         row_notes: optional extra text per point row (e.g. the median PSNR).
+        ax: draw the grid inside this Axes (hidden; one inset axes per image) instead of a new figure.
     """
     first = points[0]
     same_inputs = all(np.array_equal(p["noisy"], first["noisy"]) for p in points)
@@ -261,9 +281,24 @@ def image_grid(points: list[dict], *, axis: str, row_notes: list[str] | None = N
         rows.append((f"{short}\n= {p['axis_label']}{note}", p["analog"]))
     rows = [(name, _as_images(imgs)[:max_images]) for name, imgs in rows]
     n_cols = max(len(imgs) for _, imgs in rows)
-    cell = 0.85
-    fig = Figure(figsize=(1.9 + cell * n_cols, 0.15 + cell * len(rows)), dpi=DPI)
-    axes = fig.subplots(len(rows), n_cols, squeeze=False)
+    label_pt = matplotlib.rcParams["legend.fontsize"]
+    label_pt = label_pt if isinstance(label_pt, (int, float)) else 7.5
+    w0 = matplotlib.rcParams["figure.figsize"][0]
+    label_w = 1.9 * label_pt / 7.5  # room for the row names at the style's font size
+    # the default style grows with the images; paper and slides keep their width and shrink the cells
+    cell = 0.85 if w0 == FIGSIZE[0] else min(0.85 * w0 / FIGSIZE[0], (w0 - label_w) / n_cols)
+    width = label_w + cell * n_cols
+    if ax is None:
+        fig = Figure(figsize=(width, 0.15 + cell * len(rows)), dpi=matplotlib.rcParams["figure.dpi"])
+        axes = fig.subplots(len(rows), n_cols, squeeze=False)
+        fig.subplots_adjust(left=(label_w - 0.1) / width, right=0.995, top=0.99, bottom=0.01,
+                            wspace=0.04, hspace=0.06)
+    else:
+        fig = ax.figure
+        ax.set_axis_off()
+        n_rows = len(rows)
+        axes = [[ax.inset_axes([c / n_cols, 1 - (r + 1) / n_rows, 0.96 / n_cols, 0.94 / n_rows])
+                 for c in range(n_cols)] for r in range(n_rows)]
     for r, (name, imgs) in enumerate(rows):
         for c in range(n_cols):
             ax = axes[r][c]
@@ -274,15 +309,14 @@ def image_grid(points: list[dict], *, axis: str, row_notes: list[str] | None = N
             if c < len(imgs):
                 ax.imshow(np.clip(imgs[c], 0.0, 1.0), cmap="gray", vmin=0.0, vmax=1.0,
                           interpolation="nearest")
-        axes[r][0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7.5,
+        axes[r][0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=label_pt,
                               labelpad=4)
-    fig.subplots_adjust(left=1.8 / (1.9 + cell * n_cols), right=0.995, top=0.99, bottom=0.01,
-                        wspace=0.04, hspace=0.06)
     return fig
 
 
 def save_figure(fig: Figure, path: str | Path, tight: bool = True) -> Path:
-    """Render ``fig`` to PNG at DPI and write it atomically to ``path``."""
+    """Render ``fig`` to PNG at DPI and write it atomically to ``path`` (the report itself writes every
+    ``report.formats`` with :func:`aimcbench.report.style.save_formats`)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight" if tight else None)
     atomic_write_bytes(Path(path), buffer.getvalue())

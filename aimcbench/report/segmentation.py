@@ -93,18 +93,18 @@ def _coco_names() -> list[str] | None:
         return None
 
 
-def write_segmentation_grid(run_dir, out_dir=None, axis_title: str | None = None, max_cols: int = 4) -> Path | None:
-    """Draw ``segmentation.png`` (digital first, then each finished point's median chip); None if no files."""
-    import matplotlib
+def write_segmentation_grid(run_dir, out_dir=None, axis_title: str | None = None, max_cols: int = 4,
+                            writer=None) -> list[Path]:
+    """Draw ``segmentation.png`` (digital first, then each finished point's median chip); [] if no files.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    ``writer`` (the report's FigureWriter) saves it in every report.formats; without one, PNG only."""
+    from matplotlib.figure import Figure
 
     run_dir = Path(run_dir)
     img_dir = run_dir / IMAGES_DIR
     ref_path = img_dir / "det_digital.npz"
     if not ref_path.is_file():
-        return None
+        return []
     ref = load_prediction(ref_path)
     points = sorted(img_dir.glob("det_point_[0-9]*.npz"))
     if axis_title is None:
@@ -121,7 +121,8 @@ def write_segmentation_grid(run_dir, out_dir=None, axis_title: str | None = None
     cols = min(max_cols, len(panels))
     rows = (len(panels) + cols - 1) // cols
     h, w = ref["image"].shape[-2:]
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows * h / w + 0.4), squeeze=False)
+    fig = Figure(figsize=(3.2 * cols, 3.2 * rows * h / w + 0.4))  # no pyplot: no global figure to close
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()
     for ax, (title, pred) in zip(axes.flat, panels):
@@ -130,8 +131,9 @@ def write_segmentation_grid(run_dir, out_dir=None, axis_title: str | None = None
     out = Path(out_dir) if out_dir is not None else run_dir
     out.mkdir(parents=True, exist_ok=True)
     path = out / GRID_FILE
+    if writer is not None:
+        return writer.save(fig, path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
     fig.savefig(tmp, dpi=150)
-    plt.close(fig)
     os.replace(tmp, path)
-    return path
+    return [path]
