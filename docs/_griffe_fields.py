@@ -12,7 +12,6 @@ from typing import Any
 
 import griffe
 
-
 # Some docstrings use Sphinx roles (:class:`~aimcbench.sim.ConfigError`); Markdown would print the role. Shown
 # as code instead: a cross-reference would fail the strict build whenever its target is not on a page.
 _ROLE = re.compile(r":(?:py:)?(?:class|func|meth|mod|attr|data|exc|obj):`~?([^`]+)`")
@@ -49,6 +48,15 @@ def _field(node: ast.AnnAssign) -> dict[str, str] | None:
 
 class SchemaFieldDocs(griffe.Extension):
     """Document every ``name: type = _f("doc", ...)`` field and list them in its class's docstring."""
+
+    def on_module_instance(self, *, node: Any, mod: griffe.Module, agent: Any, **kwargs: Any) -> None:
+        # A module docstring starts at column 0, so its indented lines are code examples (RST's "::" blocks);
+        # griffe's cleandoc would dedent a docstring whose only indented lines are the example into one paragraph.
+        raw = ast.get_docstring(node, clean=False) if isinstance(node, ast.Module) else None
+        if raw and mod.docstring:
+            first, _, rest = raw.partition("\n")
+            text = first.strip() + ("\n" + rest.rstrip() if rest.strip() else "")
+            mod.docstring.value = re.sub(r"::$", ":", text, flags=re.MULTILINE)
 
     def on_instance(self, *, node: Any, obj: griffe.Object, agent: Any, **kwargs: Any) -> None:
         if obj.docstring and ":`" in obj.docstring.value:

@@ -6,15 +6,19 @@ shown, not run (aihwkit is not a dependency). The docs build itself (`mkdocs bui
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
 import re
 from pathlib import Path
 
 import pytest
 import torch
 
+from aimcbench.sim.config import ADCConfig
+
 ROOT = Path(__file__).resolve().parents[1]
 WALKTHROUGH = ROOT / "docs" / "walkthrough.md"
-FENCE = re.compile(r'^```python title="([^"]*)"\n(.*?)^```$', re.S | re.M)
+FENCE = re.compile(r'^```python title="([^"]*)"\n(.*?)^```$', re.DOTALL | re.MULTILINE)
 # The page's sizes, made small so the test takes seconds (the code is the page's, only these numbers change).
 SMALL = [("N_TRAIN, N_TEST, EPOCHS = 4000, 1000, 5", "N_TRAIN, N_TEST, EPOCHS = 400, 100, 1"),
          ("chips=40", "chips=4"), ("[40, N_TEST, 10]", "[4, N_TEST, 10]")]
@@ -58,3 +62,22 @@ def test_walkthrough_aimcbench_blocks_run(tmp_path, monkeypatch, capsys):
 def test_pages_in_nav(page):
     """Every page is in mkdocs.yml's nav (the strict build warns about, and so fails on, pages left out)."""
     assert f": {page}" in (ROOT / "mkdocs.yml").read_text()
+
+
+def test_settings_fields_are_documented_on_the_api_pages():
+    """The griffe extension of the docs build (docs/_griffe_fields.py) turns each settings field's _f(doc, ...)
+    into a row of its class's Attributes table, with the allowed values, the range and the default."""
+    griffe = pytest.importorskip("griffe")  # the [docs] extra
+
+    spec = importlib.util.spec_from_file_location("_griffe_fields", ROOT / "docs" / "_griffe_fields.py")
+    ext = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ext)
+    mod = griffe.load("aimcbench.sim.config", search_paths=[str(ROOT)], docstring_parser="google",
+                      extensions=griffe.load_extensions(ext.SchemaFieldDocs()))
+    adc = mod["ADCConfig"]
+    sections = {s.kind.value: s for s in adc.docstring.parsed}
+    rows = {a.name: a for a in sections["attributes"].value}
+    assert "ADC resolution in bits" in rows["bits"].description
+    assert "Range: `[1, 24]`" in rows["bits"].description and "Default: `None`" in rows["bits"].description
+    assert "Allowed: `'uniform'`, `'mulaw'`" in rows["quantizer"].description
+    assert set(rows) == {f.name for f in dataclasses.fields(ADCConfig)}  # every field, nothing else
