@@ -218,9 +218,11 @@ def test_report_dirs_errors_name_the_path(tmp_path):
         load_sweep(bad)
 
 
-def _run_report(*overrides, cwd):
+def _run_report(*overrides, cwd, fast=True):
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "aimcbench", "report", *overrides],
+    # PNG only keeps these command tests fast; PDF, SVG and report.html have their own tests (test_report_html.py)
+    fast = ["report.formats=[png]", "report.html=false"] if fast else []
+    return subprocess.run([sys.executable, "-m", "aimcbench", "report", *overrides, *fast],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -232,6 +234,8 @@ def test_command_merges_and_fails_with_status_2(tmp_path):
     assert set(pd.read_csv(tmp_path / "mr" / "percentiles.csv").label) == {
         "hardware=pcm", "hardware=rram"}
     assert (tmp_path / "mr" / "0" / "band_accuracy.png").is_file()
+    # report.* given on the command line reach every sweep: PNG only, no report.html
+    assert not list((tmp_path / "mr").rglob("*.pdf")) and not list((tmp_path / "mr").rglob("report.html"))
     assert not (tmp_path / ".hydra").exists()  # Hydra wrote nothing of its own
     missing = tmp_path / "does_not_exist"
     failed = _run_report(f"dirs=[{missing}]", cwd=tmp_path)
@@ -299,5 +303,9 @@ def test_report_takes_run_directories_named_like_hydras(tmp_path):
     assert done.returncode == 0, done.stderr
     assert set(pd.read_csv(tmp_path / "merged" / "percentiles.csv").label) == set(names)
     # an argument with "=" that is no directory is still an override
-    done = _run_report(str(tmp_path / "outputs" / "sweep" / names[0]), "stat=p50", cwd=tmp_path)
+    # no report.* given: the sweep's own settings (its config.yaml) are used
+    (tmp_path / "outputs" / "sweep" / names[0] / "config.yaml").write_text(
+        "report:\n  formats: [svg]\n  style: default\n  html: false\n")
+    done = _run_report(str(tmp_path / "outputs" / "sweep" / names[0]), "stat=p50", cwd=tmp_path, fast=False)
     assert done.returncode == 0, done.stderr
+    assert (tmp_path / "outputs" / "sweep" / names[0] / "band_accuracy.svg").is_file()

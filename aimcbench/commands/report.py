@@ -24,6 +24,20 @@ def _as_list(dirs) -> list[str]:
     return [str(d) for d in items if d is not None]
 
 
+def _report_settings(cfg: DictConfig) -> dict:
+    """The report.* settings given on the command line; the others stay None, so each sweep keeps its own
+    (report.style=paper of a sweep is redrawn in paper style by a plain `aimc report DIR`)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        given = {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
+    except ValueError:  # called outside a Hydra run: every setting counts as given
+        given = {f"report.{k}" for k in ("formats", "style", "html")}
+    report = OmegaConf.to_container(cfg.report) if cfg.get("report") is not None else {}
+    return {k: report.get(k) if ("report" in given or f"report.{k}" in given) else None
+            for k in ("formats", "style", "html")}
+
+
 def run(cfg: DictConfig) -> None:
     """Hydra entry point: report every sweep under ``cfg.dirs`` into ``cfg.out``."""
     from aimcbench.report import ReportError, report_dirs
@@ -35,7 +49,8 @@ def run(cfg: DictConfig) -> None:
         allowed = ("mean", "min", "p5", "p25", "p50", "p75", "p95", "max")
         if stat not in allowed:
             raise ReportError(f"stat: must be one of {', '.join(allowed)} (got {stat!r})")
-        written = report_dirs(dirs, out=out, normalize_to=cfg.get("normalize_to"), stat=stat)
+        written = report_dirs(dirs, out=out, normalize_to=cfg.get("normalize_to"), stat=stat,
+                              **_report_settings(cfg))
     except ReportError as err:
         print(f"aimc report: error: {err}", file=sys.stderr)
         sys.exit(2)

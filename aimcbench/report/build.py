@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aimcbench.report import plots
+from aimcbench.report import pages, plots
 from aimcbench.report.errors import ReportError
 from aimcbench.report.sweepdir import (
     IMAGES_DIR, Sweep, atomic_write_text, find_sweep_dirs, label_sweeps, load_sweep, split_common,
 )
+from aimcbench.report.style import figure_style
 from aimcbench.report.tables import percentile_table
 
 PERCENTILES_FILE = "percentiles.csv"
@@ -53,9 +54,17 @@ def data_note(meta: dict | None) -> str:
 
 
 def _footer(fig, note: str):
-    """The data note under a figure (saved with bbox_inches="tight", so text below the axes is kept)."""
+    """The data note under a figure (saved with its height cropped to the contents, so text below the axes is
+    kept), wrapped to the figure's width."""
     if note:
-        fig.text(0.01, -0.01, note, fontsize=7.5, color="0.35", ha="left", va="top")
+        import textwrap
+
+        import matplotlib
+
+        size = matplotlib.rcParams["legend.fontsize"]  # the style's small text
+        size = size if isinstance(size, (int, float)) else 7.5
+        fig.text(0.01, -0.01, textwrap.fill(note, max(40, int(fig.get_figwidth() * 72 / (0.55 * size)))),
+                 fontsize=size, color="0.35", ha="left", va="top")
     return fig
 
 
@@ -109,18 +118,23 @@ def _load_images(sweep: Sweep) -> list[dict]:
 
 
 def write_sweep_report(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None,
-                       sweep: Sweep | None = None) -> list[Path]:
-    """Write percentiles.csv, summary.md, band_/box_<metric>.png and (DAE) grid.png.
+                       sweep: Sweep | None = None, formats=None, style: str | None = None,
+                       html: bool | None = None) -> list[Path]:
+    """Write percentiles.csv, summary.md, band_/box_<metric>.<fmt>, (DAE) grid.<fmt> and report.html.
 
     Args:
         run_dir: a sweep directory (complete, or partial with points/ only).
         out_dir: where to write; default the sweep directory itself.
         sweep: an already loaded sweep (skips reading run_dir again).
+        formats: ``report.formats``; None: the sweep's own (its config.yaml), else the default (png and pdf).
+        style: ``report.style``; None: the sweep's own, else the default style.
+        html: ``report.html``; None: the sweep's own, else true (report.html written).
 
     Returns:
         The paths written.
     """
     sweep = sweep or load_sweep(run_dir)
+    opts = pages.settings(sweep, formats, style, html)
     out = Path(out_dir) if out_dir is not None else sweep.path
     out.mkdir(parents=True, exist_ok=True)
     table = percentile_table(sweep.chips, sweep.digital)
@@ -130,34 +144,34 @@ def write_sweep_report(run_dir: str | os.PathLike, out_dir: str | os.PathLike | 
         planned = sweep.meta.get("points") or []
         done = sweep.chips["point"].nunique()
         state = f" (partial: {done} of {len(planned)} points)" if planned else " (partial)"
-    title = (sweep.label or "") + state
+    title = pages.sweep_title(sweep) + state  # the key and the profile, not every override (threads=1, ...)
     note = data_note(sweep.meta)
     written.append(out / SUMMARY_FILE)
-    atomic_write_text(written[-1], summary_markdown(
-        table.assign(label=sweep.label), title=f"{sweep.path.name}: {title}".rstrip(": "), notes=[note]))
-    for metric in table["metric"].unique():
-        fig = plots.band_plot(table, metric, axis=sweep.axis, axis_log=sweep.axis_log,
-                              title=title or None, axis_title=sweep.axis_title)
-        written.append(plots.save_figure(_footer(fig, note), out / f"band_{_safe(metric)}.png"))
-        fig = plots.box_plot(sweep.chips, table, metric, axis=sweep.axis,
-                             axis_log=sweep.axis_log, title=title or None,
-                             axis_title=sweep.axis_title)
-        written.append(plots.save_figure(_footer(fig, note), out / f"box_{_safe(metric)}.png"))
-    images = _load_images(sweep)
-    if images:
-        notes = None
-        if "psnr" in set(table["metric"]):
-            psnr = table[table["metric"] == "psnr"].set_index("axis_label")["p50"]
-            notes = [f"PSNR {psnr[p['axis_label']]:.1f} dB" if p["axis_label"] in psnr.index
-                     else "" for p in images]
-        fig = plots.image_grid(images, axis=sweep.axis, row_notes=notes,
-                                axis_title=sweep.axis_title)
-        written.append(plots.save_figure(_footer(fig, note), out / "grid.png"))
-    from .segmentation import write_segmentation_grid  # detection sweeps (study 000 Figs. 8-10)
+    heading = f"{sweep.path.name}: {(sweep.label or '') + state}".rstrip(": ")
+    atomic_write_text(written[-1], summary_markdown(table.assign(label=sweep.label), title=heading, notes=[note]))
+    figs = pages.FigureWriter(opts["formats"], opts["style"])
+    with figure_style(opts["style"]):
+        for metric in table["metric"].unique():
+            fig = plots.band_plot(table, metric, axis=sweep.axis, axis_log=sweep.axis_log,
+                                  title=title, axis_title=sweep.axis_title)
+            written += figs.save(_footer(fig, note), out / f"band_{_safe(metric)}.png")
+            fig = plots.box_plot(sweep.chips, table, metric, axis=sweep.axis,
+                                 axis_log=sweep.axis_log, title=title, axis_title=sweep.axis_title)
+            written += figs.save(_footer(fig, note), out / f"box_{_safe(metric)}.png")
+        images = _load_images(sweep)
+        if images:
+            notes = None
+            if "psnr" in set(table["metric"]):
+                psnr = table[table["metric"] == "psnr"].set_index("axis_label")["p50"]
+                notes = [f"PSNR {psnr[p['axis_label']]:.1f} dB" if p["axis_label"] in psnr.index
+                         else "" for p in images]
+            fig = plots.image_grid(images, axis=sweep.axis, row_notes=notes, axis_title=sweep.axis_title)
+            written += figs.save(_footer(fig, note), out / "grid.png")
+        from .segmentation import write_segmentation_grid  # detection sweeps (study 000 Figs. 8-10)
 
-    seg = write_segmentation_grid(sweep.path, out, axis_title=sweep.axis_title)
-    if seg is not None:
-        written.append(seg)
+        written += write_segmentation_grid(sweep.path, out, axis_title=sweep.axis_title, writer=figs)
+    if opts["html"]:
+        written.append(pages.write_sweep_page(sweep, table, figs, out, heading, [note]))
     return written
 
 
@@ -174,7 +188,7 @@ def find_sweeps(dirs) -> list[Path]:
 
 
 def merge_sweeps(dirs, out_dir: str | os.PathLike, normalize_to: str | None = None,
-                 stat: str = "p75") -> list[Path]:
+                 stat: str = "p75", formats=None, style: str | None = None, html: bool | None = None) -> list[Path]:
     """Merge all sweeps found under ``dirs`` into one labelled table and comparison plots.
 
     Writes out_dir/percentiles.csv (a leading ``label`` column, then the percentiles.csv
@@ -182,9 +196,13 @@ def merge_sweeps(dirs, out_dir: str | os.PathLike, normalize_to: str | None = No
     bands per label) and out_dir/compare_box_<metric>.png (one box per label at each point,
     like study 002 Fig. 5); with sweeps over different axes, one of each per axis and metric,
     named compare_<metric>__<axis>.png. With ``normalize_to`` (key=value), also normalized_<stat>.csv and
-    normalized_<stat>_<metric>.png: each sweep's ``stat`` over its reference's (study 002 Figs. 8b/9b).
+    normalized_<stat>_<metric>.png: each sweep's ``stat`` over its reference's (study 002 Figs. 8b/9b). Each
+    figure is written in every ``formats`` (None: the first sweep's report.formats, else png and pdf) in
+    ``style``, and with ``html`` (default true) out_dir/report.html shows them with the table, every config and
+    the provenance.
     """
     sweeps = [load_sweep(p) for p in find_sweeps(dirs)]
+    opts = pages.settings(sweeps[0] if sweeps else None, formats, style, html)
     labels = label_sweeps(sweeps)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -204,20 +222,20 @@ def merge_sweeps(dirs, out_dir: str | os.PathLike, normalize_to: str | None = No
     atomic_write_text(written[-1], summary_markdown(merged, title=title, notes=[note]))
 
     axes = list(dict.fromkeys(s.axis for s in sweeps))
-    for axis in axes:
-        chosen = [(lab, t, s) for lab, t, s in zip(labels, tables, sweeps) if s.axis == axis]
-        axis_log = any(s.axis_log for _, _, s in chosen)
-        suffix = "" if len(axes) == 1 else f"__{_safe(axis)}"
-        for metric in dict.fromkeys(m for _, t, _ in chosen for m in t["metric"]):
-            fig = plots.comparison_plot({lab: t for lab, t, _ in chosen}, metric, axis=axis,
-                                        axis_log=axis_log, axis_title=chosen[0][2].axis_title,
-                                        title=shared or None)
-            written.append(plots.save_figure(_footer(fig, note), out / f"compare_{_safe(metric)}{suffix}.png"))
-            fig = plots.grouped_box_plot({lab: s.chips for lab, _, s in chosen}, metric,
-                                         axis=axis, axis_title=chosen[0][2].axis_title,
-                                         title=shared or None)
-            written.append(plots.save_figure(_footer(fig, note),
-                                             out / f"compare_box_{_safe(metric)}{suffix}.png"))
+    figs = pages.FigureWriter(opts["formats"], opts["style"])
+    with figure_style(opts["style"]):
+        for axis in axes:
+            chosen = [(lab, t, s) for lab, t, s in zip(labels, tables, sweeps) if s.axis == axis]
+            axis_log = any(s.axis_log for _, _, s in chosen)
+            suffix = "" if len(axes) == 1 else f"__{_safe(axis)}"
+            heading = pages.merged_title(sweeps, axis)  # the key and a shared profile, not every override
+            for metric in dict.fromkeys(m for _, t, _ in chosen for m in t["metric"]):
+                fig = plots.comparison_plot({lab: t for lab, t, _ in chosen}, metric, axis=axis,
+                                            axis_log=axis_log, axis_title=chosen[0][2].axis_title, title=heading)
+                written += figs.save(_footer(fig, note), out / f"compare_{_safe(metric)}{suffix}.png")
+                fig = plots.grouped_box_plot({lab: s.chips for lab, _, s in chosen}, metric,
+                                             axis=axis, axis_title=chosen[0][2].axis_title, title=heading)
+                written += figs.save(_footer(fig, note), out / f"compare_box_{_safe(metric)}{suffix}.png")
     if normalize_to:
         from .normalize import normalized_plot, normalized_table, reference_pairs
 
@@ -228,20 +246,25 @@ def merge_sweeps(dirs, out_dir: str | os.PathLike, normalize_to: str | None = No
             suffix = "" if len(axes) == 1 else f"__{_safe(axis)}"
             chosen = [s for s in sweeps if s.axis == axis]
             for metric in norm.loc[norm["axis"] == axis, "metric"].unique():
-                fig = normalized_plot(norm, metric, axis=axis, axis_log=any(s.axis_log for s in chosen), stat=stat,
-                                      normalize_to=normalize_to, axis_title=chosen[0].axis_title)
-                written.append(plots.save_figure(fig, out / f"normalized_{stat}_{_safe(metric)}{suffix}.png"))
+                with figure_style(opts["style"]):
+                    fig = normalized_plot(norm, metric, axis=axis, axis_log=any(s.axis_log for s in chosen),
+                                          stat=stat, normalize_to=normalize_to, axis_title=chosen[0].axis_title)
+                    written += figs.save(fig, out / f"normalized_{stat}_{_safe(metric)}{suffix}.png")
+    if opts["html"]:
+        written.append(pages.write_merged_page(sweeps, labels, merged, figs, out, title, [note]))
     return written
 
 
 def report_dirs(dirs, out: str | os.PathLike | None = None, normalize_to: str | None = None,
-                stat: str = "p75") -> list[Path]:
+                stat: str = "p75", formats=None, style: str | None = None, html: bool | None = None) -> list[Path]:
     """What ``aimc report DIR...`` does.
 
     Rebuilds every sweep's own table and plots in its directory; then, with one sweep and
     ``out`` given, also writes that sweep's report to ``out``; with several sweeps, merges
-    them into ``out`` (default: the single directory given, else ./report).
+    them into ``out`` (default: the single directory given, else ./report). ``formats``, ``style`` and
+    ``html`` are the report.* settings (None: each sweep's own, else the defaults).
     """
+    kw = dict(formats=formats, style=style, html=html)
     if isinstance(dirs, (str, os.PathLike)):
         dirs = [dirs]
     dirs = [Path(d) for d in dirs]
@@ -250,10 +273,10 @@ def report_dirs(dirs, out: str | os.PathLike | None = None, normalize_to: str | 
     found = find_sweeps(dirs)
     written: list[Path] = []
     for path in found:
-        written += write_sweep_report(path)
+        written += write_sweep_report(path, **kw)
     if len(found) == 1:
         if out is not None and Path(out).resolve() != found[0].resolve():
-            written += write_sweep_report(found[0], out_dir=out)
+            written += write_sweep_report(found[0], out_dir=out, **kw)
         return written
     if out is None:
         out = dirs[0] if len(dirs) == 1 else Path("report")
@@ -261,4 +284,4 @@ def report_dirs(dirs, out: str | os.PathLike | None = None, normalize_to: str | 
         # the merged table would overwrite that sweep's own percentiles.csv
         raise ReportError(f"out: {out} is one of the sweep directories being merged; "
                           "choose another directory")
-    return written + merge_sweeps(dirs, out, normalize_to=normalize_to, stat=stat)
+    return written + merge_sweeps(dirs, out, normalize_to=normalize_to, stat=stat, **kw)
