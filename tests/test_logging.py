@@ -19,7 +19,7 @@ from aimcbench.runner.sweep import point_line, show_progress
 
 SWEEP = ["hardware=weight_noise", "sweep=weight_noise", "sweep.values=[0.05,0.5]"]
 LOG_LINE = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\]\[[\w.]+\]\[(INFO|WARNING)\] - ")
-POINT = re.compile(r"point (\d+)/(\d+) (\S+)=(\S+): accuracy p5 ([\d.]+) p50 ([\d.]+) p95 ([\d.]+) "
+POINT = re.compile(r"point \d+ \((\d+)/(\d+)\) (\S+)=(\S+): accuracy p5 ([\d.]+) p50 ([\d.]+) p95 ([\d.]+) "
                    r"\(digital ([\d.]+)\); (\d+) chips, ([\d.]+) s")
 EXCLUDE = ["threads", "device", "progress", "report.*", "objective.*"]
 
@@ -28,7 +28,7 @@ def test_point_line_has_the_percentiles_of_the_chips_and_the_seconds():
     vals = [0.5, 0.9, 0.7, 0.8, 0.6]
     line = point_line(2, 5, "hardware.adc.bits", "6", {"accuracy": vals}, {"accuracy": 0.95}, 1.234, [0.2, 0.4])
     p5, p50, p95 = np.percentile(vals, [5, 50, 95])
-    assert line == (f"point 3/5 hardware.adc.bits=6: accuracy p5 {p5:.4f} p50 {p50:.4f} p95 {p95:.4f} "
+    assert line == (f"point 2 (3/5) hardware.adc.bits=6: accuracy p5 {p5:.4f} p50 {p50:.4f} p95 {p95:.4f} "
                     "(digital 0.9500); 5 chips, 1.23 s (0.300 s per chip)")
     assert POINT.fullmatch(line.split(" (0.300")[0])
 

@@ -85,8 +85,9 @@ def show_progress(setting: Any) -> bool:
 
 def point_line(i: int, n: int, key: str, axis_label: str, chip_metrics: dict, digital: dict, seconds: float,
                per_chip_s: list[float] | None) -> str:
-    """The log line of one computed point: p5/p50/p95 over chips of each metric (numpy's linear percentiles,
-    as percentiles.csv), the digital value and the seconds."""
+    """The log line of one computed point: its index (as in points/point_XXX) and place (i + 1 of n) on the axis,
+    p5/p50/p95 over chips of each metric (numpy's linear percentiles, as percentiles.csv), the digital value and
+    the seconds."""
     stats = []
     for metric, vals in chip_metrics.items():
         p5, p50, p95 = np.percentile(np.asarray(vals, dtype=float), [5, 50, 95])
@@ -95,7 +96,7 @@ def point_line(i: int, n: int, key: str, axis_label: str, chip_metrics: dict, di
                      + (f" (digital {float(dig):.4f})" if dig is not None else ""))
     chips = len(next(iter(chip_metrics.values()), []))
     timing = f"{seconds:.2f} s" + (f" ({np.mean(per_chip_s):.3f} s per chip)" if per_chip_s else "")
-    return f"point {i + 1}/{n} {key}={axis_label}: {'; '.join(stats)}; {chips} chips, {timing}"
+    return f"point {i} ({i + 1}/{n}) {key}={axis_label}: {'; '.join(stats)}; {chips} chips, {timing}"
 
 
 def calibration_batches(cfg: dict) -> list[torch.Tensor] | None:
