@@ -7,7 +7,9 @@ point, as in percentiles.csv), so Hydra sweepers (``hydra/sweeper=optuna``, ...)
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import warnings
 
 from omegaconf import DictConfig
 
@@ -84,7 +86,16 @@ def run(cfg: DictConfig) -> float:
     check_sweep_config(data)
     check_objective_point(data["objective"]["point"], len(data["sweep"]["values"]))  # before any work
     run_dir = hc.runtime.output_dir
-    meta = run_sweep(data, run_dir, label=" ".join(hc.overrides.task))
+    # Python warnings (e.g. the simulator's "no analog layer selected") into the job log too, one line each.
+    saved_format = warnings.formatwarning
+    warnings.formatwarning = lambda msg, cat, filename, lineno, line=None: (
+        f"{cat.__name__}: {msg} ({os.path.basename(filename)}:{lineno})")
+    logging.captureWarnings(True)
+    try:
+        meta = run_sweep(data, run_dir, label=" ".join(hc.overrides.task))
+    finally:
+        logging.captureWarnings(False)
+        warnings.formatwarning = saved_format
     value, what = objective_value(run_dir, data.get("objective"))
     logger.info(f"objective: {what} = {value:.6g}")
     print(f"sweep {meta['axis']} over {len(meta['points'])} points x {meta['chips']} chips "

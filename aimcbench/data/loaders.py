@@ -6,8 +6,8 @@ normalised (no mean/std): the models see raw [0, 1] intensities, which keeps ana
 from __future__ import annotations
 
 import functools
+import logging
 import os
-import sys
 
 import numpy as np
 import torch
@@ -15,6 +15,8 @@ import torch
 from .errors import DataError
 from .idx import read_idx
 from .synthetic import synthetic_cifar, synthetic_mnist
+
+logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "test")
 IDX_FILES = {
@@ -128,15 +130,14 @@ def _try_torchvision_download(family: str, root: str) -> str | None:
 
 
 def _load_sample(split: str, searched: str) -> tuple[np.ndarray, np.ndarray]:
-    """The embedded MNIST subset, announcing its use once per process on stderr."""
+    """The embedded MNIST subset, announcing its use once per process (a warning in the log)."""
     global _notice_printed
     if not os.path.isfile(SAMPLE_PATH):
         raise DataError(f"MNIST not found in {searched}, download failed, and the embedded sample "
                         f"{SAMPLE_PATH} is missing; put the IDX files in $AIMC_DATA_DIR")
     if not _notice_printed:
-        print(f"aimcbench: full MNIST not found in {searched} and download failed; using the embedded "
-              "6,000/2,000-image sample. Put the IDX files in $AIMC_DATA_DIR for full results.",
-              file=sys.stderr)
+        logger.warning(f"full MNIST not found in {searched} and download failed; using the embedded "
+                       "6,000/2,000-image sample. Put the IDX files in $AIMC_DATA_DIR for full results.")
         _notice_printed = True
     with np.load(SAMPLE_PATH) as data:
         return data[f"x_{split}"], data[f"y_{split}"]

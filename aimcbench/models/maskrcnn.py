@@ -13,14 +13,16 @@ trained with).
 """
 from __future__ import annotations
 
+import logging
 import os
-import sys
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from .checkpoint import CheckpointError, read_state_dict
+
+logger = logging.getLogger(__name__)
 
 
 class MaskRCNNLoadError(CheckpointError):
@@ -85,8 +87,8 @@ def build_maskrcnn(weights: str | None = "auto", weights_path: str | None = None
                     f"model.weights=coco: torchvision's COCO weights could not be had ({why}); put "
                     f"{cached.name} in {cached.parent} or set model.weights_path=FILE "
                     f"(or model.weights=null for random weights)") from None
-            print(f"aimc: model.weights=auto: COCO weights not available ({why}); using random weights "
-                  f"(seed {seed}); put {cached.name} in {cached.parent} for the study's model", file=sys.stderr)
+            logger.warning(f"model.weights=auto: COCO weights not available ({why}); using random weights "
+                           f"(seed {seed}); put {cached.name} in {cached.parent} for the study's model")
     if model is None:
         gen_state = torch.random.get_rng_state()
         torch.manual_seed(seed)  # the random init is part of the model's identity

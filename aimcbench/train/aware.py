@@ -14,6 +14,7 @@ the lower levels are trained without injection and shared (cached) by every inje
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
@@ -24,6 +25,8 @@ from tqdm import tqdm
 from .hwaware import HardwareAware
 from .loop import augment_batch
 from .seeding import training_scope
+
+logger = logging.getLogger(__name__)
 
 
 def aware_hardware(aware: dict, level: int):
@@ -107,8 +110,7 @@ def finetune_aware(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, tra
                 patch.remove()
             model.eval()
             mean_loss = sum(recent) / max(len(recent), 1)
-            if progress:
-                print(f"level {level}: {done} steps ({done / per_epoch:.1f} epochs), loss {mean_loss:.4f}", file=sys.stderr)
+            logger.info(f"level {level}: {done} steps ({done / per_epoch:.1f} epochs), loss {mean_loss:.4f}")
             return {"loss": mean_loss, "steps": done, "epochs": done / per_epoch}
     finally:
         torch.set_num_threads(saved)
