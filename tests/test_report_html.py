@@ -157,3 +157,4 @@ def test_report_html_renders_in_headless_chromium_with_every_figure(tmp_path):
     assert text.count("data:image/svg+xml;base64,") == 3
     merged = (tmp_path / "merged" / "report.html").read_text()
     assert "hardware=rram" in merged and merged.count("data:image/png;base64,") == 2
+    assert len(re.findall(r'<img src="data:image/png;base64,[^"]*" width="\d+"', merged)) == 2  # shown at 1.5x

@@ -44,7 +44,7 @@ class Page:
 
     title: str
     table: pd.DataFrame
-    figures: list[tuple[str, str, bytes]] = field(default_factory=list)  # (file name, mime type, content)
+    figures: list[tuple] = field(default_factory=list)  # (file name, mime type, content[, display width px])
     configs: list[tuple[str, dict | None]] = field(default_factory=list)  # (label, config.yaml)
     metas: list[tuple[str, dict]] = field(default_factory=list)           # (label, meta.json)
     notes: list[str] = field(default_factory=list)
@@ -72,9 +72,10 @@ def table_html(df: pd.DataFrame) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>"
 
 
-def _figure(name: str, mime: str, content: bytes) -> str:
+def _figure(name: str, mime: str, content: bytes, width_px: int | None = None) -> str:
     uri = f"data:{mime};base64,{base64.b64encode(content).decode('ascii')}"
-    return (f'<figure><img src="{uri}" alt="{_esc(name)}">'
+    size = f' width="{int(width_px)}"' if width_px else ""
+    return (f'<figure><img src="{uri}"{size} alt="{_esc(name)}">'
             f"<figcaption>{_esc(name)}</figcaption></figure>")
 
 

@@ -63,12 +63,15 @@ class FigureWriter:
 
     formats: tuple[str, ...]
     style: str
-    previews: list[tuple[str, str, bytes]] = field(default_factory=list)
+    previews: list[tuple[str, str, bytes, int | None]] = field(default_factory=list)
 
     def save(self, fig: Figure, path: str | os.PathLike) -> list[Path]:
         """Write ``fig`` as ``path`` with each format's suffix; the paths written."""
         written, (mime, content) = save_formats(fig, path, self.formats, self.style)
-        self.previews.append((Path(path).stem, mime, content))
+        width = None
+        if mime == "image/png":  # shown at 1.5x its printed size whatever the dpi (an SVG carries its own size)
+            width = round(int.from_bytes(content[16:20], "big") / get_style(self.style).dpi * 144)
+        self.previews.append((Path(path).stem, mime, content, width))
         return written
 
 
