@@ -71,8 +71,8 @@ def job_identity(overrides: Iterable[str]) -> tuple[str, dict[str, Any]]:
         if key in RUN_ONLY_KEYS or key.startswith(RUN_ONLY_PREFIXES):
             continue
         values[key], texts[key] = value, str(override).lstrip("+")
-    keys = sorted(values)
-    return (",".join(texts[k] for k in keys) or "default"), {k: values[k] for k in keys}
+    # the id sorts the override texts like Hydra's override_dirname, so it reads like the job's directory name
+    return (",".join(sorted(texts.values())) or "default"), {k: values[k] for k in sorted(values)}
 
 
 def run_overrides(run_dir: str | os.PathLike) -> list[str]:
