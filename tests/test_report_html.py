@@ -158,3 +158,21 @@ def test_report_html_renders_in_headless_chromium_with_every_figure(tmp_path):
     merged = (tmp_path / "merged" / "report.html").read_text()
     assert "hardware=rram" in merged and merged.count("data:image/png;base64,") == 2
     assert len(re.findall(r'<img src="data:image/png;base64,[^"]*" width="\d+"', merged)) == 2  # shown at 1.5x
+
+
+def test_loglog_plot_follows_the_report_settings(tmp_path):
+    from aimcbench.report.loglog import write_loglog
+
+    alpha = [0.1, 0.2, 0.4, 0.8]
+    rows = [{"point": i, "axis": "hardware.weight_noise.alpha", "axis_value": a, "axis_label": f"{a:g}", "chip": k,
+             "metric": "accuracy", "value": 1 - 0.02 * (a / 0.1) ** 1.5 * (1 + 0.01 * k)}
+            for i, a in enumerate(alpha) for k in range(3)]
+    import pandas as pd
+
+    pd.DataFrame(rows).to_parquet(tmp_path / "chips.parquet")
+    (tmp_path / "config.yaml").write_text("report:\n  formats: [pdf]\n  style: paper\n")
+    (tmp_path / "meta.json").write_text('{"label": "hardware=weight_noise"}')
+    pd.DataFrame([{"point": 0, "metric": "accuracy", "value": 0.995}]).to_csv(tmp_path / "digital.csv")
+    write_loglog(tmp_path)  # what the runner calls: the sweep's own report.* settings
+    assert not (tmp_path / "loglog_accuracy.png").exists()
+    assert _media_box_pt(tmp_path / "loglog_accuracy.pdf")[2] == pytest.approx(252.0, abs=0.01)

@@ -66,16 +66,16 @@ def error_table(run_dir: str | os.PathLike) -> tuple[pd.DataFrame, float, dict]:
 
 
 def write_loglog(run_dirs: str | os.PathLike | Sequence[str | os.PathLike], out_dir: str | os.PathLike | None = None,
-                 num_classes: int = 10) -> dict:
+                 num_classes: int = 10, formats: Sequence[str] | None = None, style: str | None = None) -> dict:
     """Plot p50 error rate vs alpha (log-log) for one or more sweeps, with their fitted lines; save the fits.
 
     Writes ``loglog_accuracy.png`` and ``loglog_fit.json`` ({label: fit}) into ``out_dir`` (default: the first
-    run dir). Returns the fit of a single sweep, or {label: fit} for several.
+    run dir), the plot in every ``formats`` in ``style`` (None: the first sweep's report.* settings, else png and
+    pdf in the default style). Returns the fit of a single sweep, or {label: fit} for several.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from aimcbench.report import pages, plots
+    from aimcbench.report.style import figure_style
+    from aimcbench.report.sweepdir import _load_config
 
     single = isinstance(run_dirs, (str, os.PathLike))
     dirs = [Path(run_dirs)] if single else [Path(d) for d in run_dirs]
@@ -85,7 +85,18 @@ def write_loglog(run_dirs: str | os.PathLike | Sequence[str | os.PathLike], out_
     loaded = [(d, *error_table(d)) for d in dirs]
     labels = [meta.get("label") or d.name for d, _, _, meta in loaded]
     common = set.intersection(*(set(lab.split()) for lab in labels)) if len(labels) > 1 else set()
-    fig, ax = plt.subplots(figsize=(6.5, 5.0))
+    opts = pages.settings(None, formats, style, config=_load_config(dirs[0]))
+    with figure_style(opts["style"]):
+        fig, ax, _ = plots.new_axes(width_in=6.5, height_in=5.0)
+        _draw(ax, loaded, labels, common, fits, num_classes)
+        fig.tight_layout()
+        pages.FigureWriter(opts["formats"], opts["style"]).save(fig, out / "loglog_accuracy.png")
+    (out / "loglog_fit.json").write_text(json.dumps(fits, indent=2))
+    return next(iter(fits.values())) if single else fits
+
+
+def _draw(ax, loaded, labels, common, fits: dict, num_classes: int) -> None:
+    """The median-chip error rate of each sweep against alpha with its fitted line; fills ``fits``."""
     for (d, table, dig_err, meta), full in zip(loaded, labels):
         # Drop override words shared by all sweeps so the legend names what differs.
         label = " ".join(w for w in full.split() if w not in common) or full
@@ -112,9 +123,4 @@ def write_loglog(run_dirs: str | os.PathLike | Sequence[str | os.PathLike], out_
     ax.set_ylabel("error rate (1 - accuracy), median chip")
     ax.set_title("error rate vs alpha (dotted: digital)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(out / "loglog_accuracy.png", dpi=120)
-    plt.close(fig)
-    (out / "loglog_fit.json").write_text(json.dumps(fits, indent=2))
-    return next(iter(fits.values())) if single else fits
+    ax.legend(loc="upper left")

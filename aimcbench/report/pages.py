@@ -19,12 +19,13 @@ DEFAULT_SETTINGS = {"formats": ["png", "pdf"], "style": "default", "html": True}
 
 
 def settings(sweep: Sweep | None = None, formats: Sequence[str] | None = None, style: str | None = None,
-             html: bool | None = None) -> dict:
+             html: bool | None = None, config: dict | None = None) -> dict:
     """The report settings: those given, else the sweep's own (``report`` in its config.yaml), else the defaults.
 
     A sweep's report step passes nothing, so it draws what its ``report.*`` settings asked for; ``aimc report``
     passes its own ``report.*`` settings."""
-    own = ((sweep.config or {}).get("report") if sweep is not None else None) or {}
+    config = sweep.config if sweep is not None else config  # config: a config.yaml read without its sweep
+    own = (config or {}).get("report") or {}
     own = own if isinstance(own, dict) else {}
     out = {}
     for key, given in (("formats", formats), ("style", style), ("html", html)):
