@@ -152,11 +152,12 @@ def test_data_source_names_every_kind_of_data():
     assert inputs_fingerprint((x, object())) is None  # no stable bytes: no fingerprint rather than a wrong one
 
 
-def _aimc(run_dir: Path, *overrides: str, env: dict | None = None) -> subprocess.Popen:
+def _aimc(run_dir: Path, *overrides: str, env: dict | None = None, stdout=subprocess.PIPE,
+          stderr=subprocess.PIPE) -> subprocess.Popen:
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "aimcbench", "sweep", *FAST, *SWEEP, "eval.n=32",
                              f"hydra.run.dir={run_dir}", *overrides], cwd=str(REPO), env=full_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=stdout, stderr=stderr, text=True)
 
 
 def _wait_for(path: Path, proc: subprocess.Popen, seconds: float = 120) -> None:
@@ -169,19 +170,30 @@ def _wait_for(path: Path, proc: subprocess.Popen, seconds: float = 120) -> None:
 
 def test_concurrent_sweeps_never_mix_and_wait_computes_nothing_twice(tmp_path):
     run = tmp_path / "run"
-    # A holds the directory (it sleeps at its second write, config.yaml, with the lock taken).
-    a = _aimc(run, env={"AIMC_FAULT_AT": "2", "AIMC_FAULT_KIND": "sleep", "AIMC_FAULT_SLEEP_S": "15"})
+    # A holds the directory: it sleeps at its second write (config.yaml, lock taken) until the test releases it,
+    # so a slow machine cannot let A finish before the others have met its lock.
+    release = tmp_path / "release"
+    a = _aimc(run, env={"AIMC_FAULT_AT": "2", "AIMC_FAULT_KIND": "sleep", "AIMC_FAULT_SLEEP_S": "300",
+                        "AIMC_FAULT_RELEASE": str(release)})
     _wait_for(run / HOLDER_NAME, a)
     other = _aimc(run, "hardware.adc.out_noise=0.2")  # another config: refused, nothing written
-    waiter = _aimc(run, "wait=true")  # the same config: waits, then resumes
-    _, err = other.communicate(timeout=120)
+    waiter_err = tmp_path / "waiter.err"
+    with open(waiter_err, "w") as fh:  # the same config: waits, then resumes (its log lines and errors, in one file)
+        waiter = _aimc(run, "wait=true", stdout=fh, stderr=subprocess.STDOUT)
+    _, err = other.communicate(timeout=300)
     assert other.returncode == 2, err
     lines = [ln for ln in err.splitlines() if ln.startswith("aimc: error:")]
     assert lines == [f"aimc: error: {run}: in use by pid {a.pid} on host {os.uname().nodename} since "
                      + lines[0].split(" since ", 1)[1]]
     assert lines[0].endswith("); wait for it or set wait=true") and "(started with" in lines[0]
-    assert a.wait(timeout=180) == 0, a.communicate()
-    _, err = waiter.communicate(timeout=180)
+    end = time.time() + 300  # the waiter has met the lock before A goes on
+    while "waiting for it" not in waiter_err.read_text() and time.time() < end:
+        assert waiter.poll() is None, waiter_err.read_text()
+        time.sleep(0.2)
+    release.write_text("go")
+    assert a.wait(timeout=300) == 0, a.communicate()
+    waiter.communicate(timeout=300)
+    err = waiter_err.read_text()
     assert waiter.returncode == 0, err
     assert "waiting for it (wait=true)" in err and "resuming: points 0-2 done, rewriting" in err
     meta = json.loads((run / "meta.json").read_text())

@@ -11,7 +11,7 @@ atomically after every file of the point; a point is done when its manifest exis
 Fault injection (tests): with AIMC_FAULT_AT=k the k-th event of the process (every os.replace, i.e. every atomic
 file commit of the runner, the report and the cache, and every point boundary) does AIMC_FAULT_KIND: ``exit``
 (default; os._exit(3), a killed job), ``enospc`` (the write fails as on a full disk) or ``sleep`` (holds the lock
-AIMC_FAULT_SLEEP_S seconds, default 30). AIMC_FAULT_LOG=<file> appends every event ("k what") to that file.
+AIMC_FAULT_SLEEP_S seconds, default 30, or until the file AIMC_FAULT_RELEASE exists). AIMC_FAULT_LOG=<file> appends every event ("k what") to that file.
 """
 from __future__ import annotations
 
@@ -49,8 +49,10 @@ def fault_event(what: str) -> None:
         return
     kind = os.environ.get("AIMC_FAULT_KIND", "exit")
     print(f"aimc: fault injected at event {k} ({kind}: {what})", file=sys.stderr, flush=True)
-    if kind == "sleep":
-        time.sleep(float(os.environ.get("AIMC_FAULT_SLEEP_S", "30")))
+    if kind == "sleep":  # until AIMC_FAULT_RELEASE (a file path) exists, at most AIMC_FAULT_SLEEP_S seconds
+        release, end = os.environ.get("AIMC_FAULT_RELEASE"), time.time() + float(os.environ.get("AIMC_FAULT_SLEEP_S", "30"))
+        while time.time() < end and not (release and os.path.exists(release)):
+            time.sleep(0.05)
     elif kind == "enospc":
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), what)
     else:
