@@ -157,7 +157,8 @@ def test_limit_is_seeded_subset(tmp_path):
 
 
 # ---------------------------------------------------------------- fallbacks
-def test_embedded_sample_fallback(tmp_path, capsys):
+def test_embedded_sample_fallback(tmp_path, caplog):
+    caplog.set_level("WARNING", logger="aimcbench")
     x, y = load_split("mnist", "train", data_dir=tmp_path / "nothing")
     assert x.shape == (6000, 1, 28, 28) and y.shape == (6000,)
     assert torch.equal(torch.bincount(y, minlength=10), torch.full((10,), 600))
@@ -166,9 +167,9 @@ def test_embedded_sample_fallback(tmp_path, capsys):
     assert torch.equal(torch.bincount(yt, minlength=10), torch.full((10,), 200))
     # Real digits: mostly dark background, some bright strokes.
     assert 0.08 < x.mean() < 0.2 and x.max() == 1.0
-    err = capsys.readouterr().err
-    assert err.count("aimcbench: full MNIST not found") == 1 and "embedded 6,000/2,000" in err
-    assert str(tmp_path / "nothing") in err and len(err.strip().splitlines()) == 1
+    notices = [r.getMessage() for r in caplog.records if "full MNIST not found" in r.getMessage()]
+    assert len(notices) == 1 and "embedded 6,000/2,000" in notices[0], notices  # one notice (a log warning)
+    assert str(tmp_path / "nothing") in notices[0] and len(notices[0].splitlines()) == 1
 
 
 def test_sample_package_data_small_and_licensed():
@@ -200,9 +201,10 @@ def test_download_path_used(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_download_failure_is_caught_once(tmp_path, monkeypatch, capsys):
+def test_download_failure_is_caught_once(tmp_path, monkeypatch, caplog):
     import torchvision.datasets as tvd
 
+    caplog.set_level("WARNING", logger="aimcbench")
     calls = []
 
     def failing(*args, **kwargs):
@@ -214,7 +216,7 @@ def test_download_failure_is_caught_once(tmp_path, monkeypatch, capsys):
     load_split("mnist", "test", data_dir=tmp_path / "dl")
     load_split("mnist", "train", data_dir=tmp_path / "dl")
     assert len(calls) == 1                       # failure remembered, no second network wait
-    assert "embedded" in capsys.readouterr().err
+    assert any("embedded" in r.getMessage() for r in caplog.records)
 
 
 def test_fashion_missing_raises_with_instructions(tmp_path, monkeypatch):
