@@ -33,6 +33,34 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     return cache
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """In-process `aimc` runs let Hydra configure logging (handlers on the root logger that write to this test's
+    captured streams and run directory); put the loggers back so later tests do not log into closed streams."""
+    import logging
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, dict(logging.Logger.manager.loggerDict))
+    levels = {name: lg.level for name, lg in saved[2].items() if isinstance(lg, logging.Logger)}
+    disabled = {name: lg.disabled for name, lg in saved[2].items() if isinstance(lg, logging.Logger)}
+    yield
+    for h in root.handlers[:]:
+        if h not in saved[0]:
+            root.removeHandler(h)
+    for h in saved[0]:
+        if h not in root.handlers:
+            root.addHandler(h)
+    root.setLevel(saved[1])
+    for name, lg in logging.Logger.manager.loggerDict.items():
+        if isinstance(lg, logging.Logger):
+            lg.setLevel(levels.get(name, logging.NOTSET))
+            lg.disabled = disabled.get(name, False)  # Hydra's dictConfig disables the loggers it does not name
+            if name.startswith("aimcbench") or name not in levels:
+                for h in lg.handlers[:]:
+                    lg.removeHandler(h)
+                lg.propagate = True
+
+
 def compose(config_name: str, overrides: list[str] = ()) -> dict:
     """Compose configs/<config_name>.yaml with overrides (Hydra compose API) -> resolved plain dict."""
     from hydra import compose as hydra_compose
