@@ -56,22 +56,13 @@ def check_model(model: Any, where: str = "") -> None:
     for k, ok in _MODEL_KEYS.items():
         if k in model and not ok(model[k]):
             raise UsageError(f"model.{k}", f"must be {_MODEL_ALLOWED[k]} (got {model[k]!r}){_suffix(where)}")
-    if model.get("_target_"):
-        from aimcbench.models import ModelError, check_model_config
+    from aimcbench.models import ModelError, check_model_config
 
-        try:  # imports the target and checks its keyword arguments, without building it
-            check_model_config(model)
-        except ModelError as err:
-            key, _, text = str(err).partition(": ")
-            raise UsageError(key, text + _suffix(where)) from None
-    else:
-        from aimcbench.models import MODELS
-
-        if "name" not in model:
-            raise UsageError("model.name", f"missing; a registered model ({', '.join(MODELS)}) or model._target_")
-        if model["name"] not in MODELS:
-            raise UsageError("model.name", f"must be one of {', '.join(MODELS)} or set model._target_ "
-                                           f"(got {model['name']!r}){_suffix(where)}")
+    try:  # a registered name, or a _target_ that imports and takes the section's keys (nothing is built)
+        check_model_config(model)
+    except ModelError as err:
+        key, _, text = str(err).partition(": ")
+        raise UsageError(key, text + _suffix(where)) from None
     if model.get("name") == "dae" and model.get("task", "denoising") != "denoising":
         raise UsageError("model.task", "must be denoising for model dae")
 
