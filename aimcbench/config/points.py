@@ -9,6 +9,9 @@ import yaml
 
 from .errors import UsageError
 
+# Sections that take any key: a user's model or dataset ``_target_`` and its keyword arguments.
+OPEN_SECTIONS = ("model", "dataset")
+
 
 def set_dotted(cfg: dict, key: str, value: Any) -> None:
     """Set ``a.b.c`` in a nested plain dict; the key must already exist (typos are errors).
@@ -27,8 +30,6 @@ def set_dotted(cfg: dict, key: str, value: Any) -> None:
         else:
             node = node[part]
 
-
-OPEN_SECTIONS = ("model", "dataset")
 
 
 def parse_fixed(item: str) -> tuple[str, Any]:

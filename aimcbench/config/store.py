@@ -6,10 +6,8 @@ from __future__ import annotations
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
+from .points import OPEN_SECTIONS
 from .schema import APPS
-
-# Sections that take any key: a user's model or dataset ``_target_`` and its keyword arguments.
-OPEN_SECTIONS = ("model", "dataset")
 
 
 def register() -> None:
