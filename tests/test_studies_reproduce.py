@@ -65,16 +65,20 @@ def test_command_line_scale_overrides_and_run_dirs(tmp_path):
 
 
 def test_bad_manifests_give_one_line_errors(tmp_path, capsys):
-    mdir = _manifest(tmp_path, "- {id: a, study: '1', figure: F, title: t, runs: [sweep], check: m:f}\n"
-                               "- {id: a, study: '1', figure: F, title: t, runs: [sweep], check: m:f}\n")
+    mdir = _manifest(tmp_path, "- {id: a, study: '1', figure: F, title: t, runs: [sweep], claim: c, check: m:f}\n"
+                               "- {id: a, study: '1', figure: F, title: t, runs: [sweep], claim: c, check: m:f}\n")
     with pytest.raises(rp.ManifestError, match=r"s999.yaml\[1\].id: 'a' already used"):
         rp.load_manifests(mdir)
-    (mdir / "s999.yaml").write_text("- {id: a, study: '1', figure: F, title: t, runs: [sweep], check: m:f, qick: []}\n")
+    (mdir / "s999.yaml").write_text("- {id: a, study: '1', figure: F, title: t, runs: [sweep], claim: c, check: m:f, qick: []}\n")
     assert rp.main(["--manifest-dir", str(mdir), "--list"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "qick: unknown key" in err
-    (mdir / "s999.yaml").write_text("- {id: a, study: '1', figure: F, title: t, check: m:f}\n")
+    (mdir / "s999.yaml").write_text("- {id: a, study: '1', figure: F, title: t, claim: c, check: m:f}\n")
     with pytest.raises(rp.ManifestError, match=r"\[0\].runs: missing"):
+        rp.load_manifests(mdir)
+    (mdir / "s999.yaml").write_text("- {id: a, study: '1', figure: F, title: t, runs: [sweep], claim: c, check: m:f, "
+                                    "departures: bound}\n")
+    with pytest.raises(rp.ManifestError, match=r"\[0\].departures: must be a list"):
         rp.load_manifests(mdir)
 
 
@@ -88,14 +92,15 @@ def test_reproduce_index_resume_and_failures(tmp_path, check_module, capsys):
           runs: ["sweep {TINY}", "sweep {TINY} sweep.values=[8] -m mc.seed=0,1"]
           quick: ["mc.chips=2"]
           paper: []
-          reports: "8 bits no worse than 4"
+          claim: "8 bits no worse than 4"
+          departures: ["two chips only"]
           check: "{check_module}:tiny"
         - id: tiny_bad
           study: "999"
           figure: "Fig. 2"
           title: "a run that fails"
           runs: ["sweep {TINY} hardware.adc.bits=banana", "sweep {TINY}"]
-          reports: "-"
+          claim: "-"
           check: "{check_module}:boom"
         """)
     out = tmp_path / "results"
@@ -110,7 +115,8 @@ def test_reproduce_index_resume_and_failures(tmp_path, check_module, capsys):
     assert bad["holds"] is None and "check exploded" in bad["ours"]
     index = (out / "index.md").read_text()
     row = next(ln for ln in index.splitlines() if "tiny ADC sweep" in ln)
-    assert "[plot](tiny_ok/run0/band_accuracy.png)" in row and "| yes |" in row and "8 bits no worse" in row
+    assert "[plot](tiny_ok/run0/band_accuracy.png)" in row and "| holds |" in row and '"8 bits no worse than 4"' in row
+    assert "| two chips only; synthetic: synthetic data" in row and "Verdicts: 1 holds, 0 does not hold, 0 inconclusive, 1 not judged" in index
     assert "failed: run0" in index
     assert "tiny_bad" in capsys.readouterr().out           # the summary names the failed entry
 

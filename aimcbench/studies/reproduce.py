@@ -4,9 +4,10 @@
     python scripts/reproduce_paper.py [--scale quick|paper] [--only ID[,ID]] [--list]
                                       [--manifest-dir DIR] [--out DIR] [--set KEY=VALUE ...]
 
-Every manifest file is a YAML list of entries (see /work/notes/paper_contract.md and the README):
-id, study, figure, title, runs (``aimc`` command lines), quick / paper (overrides for sweep runs at that
-scale), reports (the study's claim in words) and check ("module:function"). Files are read in name order,
+Every manifest file is a YAML list of entries (see the README): id, study, figure, title, runs (``aimc``
+command lines), claim (the study's own sentence, quoted), departures (where our preset departs from the study:
+a bound, a grid, a stand-in), quick / paper (overrides for sweep runs at that scale) and check
+("module:function", returning :func:`aimcbench.studies.verdict.result`'s dict). Files are read in name order,
 entries in list order. Run i of entry X gets ``hydra.run.dir=<out>/X/run<i>`` (``hydra.sweep.dir`` for
 ``-m`` runs), so a rerun resumes: the sweep runner skips finished points. A run line may name
 ``{out}`` (the entry's folder) and ``{runN}`` (run N's folder), e.g. for ``report {run0} {run1} out={out}``.
@@ -36,8 +37,8 @@ import yaml
 # package that holds this module first on PYTHONPATH, so a source checkout runs its own code.
 STUDIES = Path(__file__).resolve().parent
 CODE_ROOT = STUDIES.parents[1]
-REQUIRED = ("id", "study", "figure", "title", "runs", "check")
-OPTIONAL = ("quick", "paper", "reports")
+REQUIRED = ("id", "study", "figure", "title", "runs", "claim", "check")
+OPTIONAL = ("quick", "paper", "departures")
 SCALED_COMMANDS = ("sweep", "optimize")   # commands that take the quick/paper overrides in full
 # Top-level keys of `aimc train`'s config (configs/train.yaml): a scale override reaches a train run only
 # when it sets one of these (e.g. train.steps=500 must match the sweep's own training, mc.chips must not).
@@ -89,6 +90,11 @@ def load_manifests(manifest_dir: Path | None = None) -> list[dict]:
                 vals = entry.get(scale) or []
                 if not isinstance(vals, list) or not all(isinstance(v, str) and "=" in v for v in vals):
                     raise ManifestError(f"{where}.{scale}: must be a list of KEY=VALUE overrides")
+            if not isinstance(entry["claim"], str) or not entry["claim"].strip():
+                raise ManifestError(f"{where}.claim: must be the study's sentence(s), quoted, as a string")
+            deps = entry.get("departures") or []
+            if not isinstance(deps, list) or not all(isinstance(d, str) and d.strip() for d in deps):
+                raise ManifestError(f"{where}.departures: must be a list of sentences (where the preset departs)")
             if not isinstance(entry["check"], str) or ":" not in entry["check"]:
                 raise ManifestError(f"{where}.check: must be 'module:function'")
             entries.append({**entry, "id": eid, "study": str(entry["study"]), "file": f"{path.parent.name}/{path.name}"})
@@ -151,28 +157,63 @@ def run_entry(entry: dict, out_root: Path, scale: str, extra: list[str], timeout
         if rc != 0:
             status = f"failed: run{i}: {why}"
             break
-    result = call_check(entry["check"], [entry_dir / f"run{i}" for i in range(len(entry["runs"]))], entry_dir)
+    run_dirs = [entry_dir / f"run{i}" for i in range(len(entry["runs"]))]
+    result = call_check(entry["check"], run_dirs, entry_dir)
+    departures = list(entry.get("departures") or []) + data_departures(run_dirs)
     return {"id": entry["id"], "file": entry["file"], "study": entry["study"], "figure": str(entry["figure"]),
-            "title": str(entry["title"]), "reports": str(entry.get("reports") or ""), "scale": scale,
-            "status": status, "seconds": round(time.perf_counter() - t_entry, 1), "runs": runs, **result}
+            "title": str(entry["title"]), "claim": " ".join(str(entry["claim"]).split()),
+            "departures": departures, "scale": scale, "status": status,
+            "seconds": round(time.perf_counter() - t_entry, 1), "runs": runs, **result}
+
+
+def data_departures(run_dirs: list[Path]) -> list[str]:
+    """A departure for every run (or job) that evaluated on the embedded MNIST sample or on synthetic data:
+    read from the runs' own meta.json, so the index says what data the numbers really come from."""
+    seen: dict[str, str] = {}
+    for run_dir in run_dirs:
+        for meta_path in sorted([run_dir / "meta.json", *run_dir.glob("*/meta.json")]):
+            try:
+                data = json.loads(meta_path.read_text()).get("data") or {}
+            except (OSError, ValueError):
+                continue
+            source, name = data.get("source"), data.get("name", "?")
+            if source == "sample":
+                seen[name] = f"{name}: the embedded 6,000/2,000-image sample, not the full data set"
+            elif source == "synthetic":
+                seen[name] = f"{name}: synthetic data (the study's data set is not on this machine)"
+    return list(seen.values())
 
 
 def call_check(spec: str, run_dirs: list[Path], out_dir: Path) -> dict:
-    """Call ``module:function(run_dirs, out_dir)``; a raising check becomes holds None with the error."""
+    """Call ``module:function(run_dirs, out_dir)``; a raising check becomes "not judged" with the error."""
+    from aimcbench.studies.verdict import NOT_JUDGED, VERDICTS
+
     module, _, name = spec.partition(":")
     try:
         fn = getattr(importlib.import_module(module), name)
-        res = fn(run_dirs, out_dir) or {}
+        res = dict(fn(run_dirs, out_dir) or {})
+        verdict = res.get("verdict")
+        if verdict not in VERDICTS:  # a check of the old kind: holds True / False / None
+            verdict = {True: "holds", False: "does not hold"}.get(res.get("holds"), NOT_JUDGED)
         plot = res.get("plot")
-        return {"ours": str(res.get("ours", "")), "holds": res.get("holds"),
-                "plot": str(plot) if plot else None}
+        keep = {k: res[k] for k in ("value", "lo", "hi", "n_chips", "statistic", "study_value", "diff") if k in res}
+        return {"ours": str(res.get("ours", "")), "verdict": verdict, "holds": res.get("holds"),
+                "plot": str(plot) if plot else None, **keep}
     except Exception as err:  # noqa: BLE001 - one broken check must not stop the others
         return {"ours": f"check error: {type(err).__name__}: {' '.join(str(err).split())[:160]}",
-                "holds": None, "plot": None}
+                "verdict": NOT_JUDGED, "holds": None, "plot": None}
 
 
-def _holds_text(holds) -> str:
-    return {True: "yes", False: "no"}.get(holds, "n/a")
+def _verdict(row: dict) -> str:
+    return row.get("verdict") or {True: "holds", False: "does not hold"}.get(row.get("holds"), "not judged")
+
+
+def _num(x) -> str:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return ""
+    return f"{x:.4g}" if x == x else ""
 
 
 def _cell(text: str) -> str:
@@ -182,20 +223,32 @@ def _cell(text: str) -> str:
 def write_index(rows: list[dict], out_root: Path) -> None:
     """results/paper/index.md (one row per entry) and index.json (the rows as data)."""
     out_root.mkdir(parents=True, exist_ok=True)
+    counts = {v: sum(_verdict(r) == v for r in rows) for v in ("holds", "does not hold", "inconclusive", "not judged")}
     lines = ["# Paper figures reproduced by aimcbench", "",
-             "Written by `make reproduce-paper-figures` (scripts/reproduce_paper.py). *holds*: whether the "
-             "study's claim holds on our numbers (n/a: no claim to check, or results missing).", "",
-             "| study | figure | title | plot | ours | study reports | holds | status | time (s) | scale |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "Written by `make reproduce-paper-figures` (scripts/reproduce_paper.py). *claim*: the study's own words. "
+             "*ours*: the statistic the claim is about, with its 95 % interval over chips. *study* / *diff*: the "
+             "study's number where it gives one, and ours minus it. *departures*: where our preset departs from the "
+             "study. *verdict*: holds / does not hold when the interval lies on one side of the claim's bound over "
+             "at least 40 chips, inconclusive when it straddles (or fewer chips), not judged when nothing could be "
+             "judged.", "",
+             "Verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".", "",
+             "| study | figure | claim | ours | study | diff | departures | verdict | plot | status | time (s) | scale |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         plot = ""
         if r.get("plot"):
             p = Path(r["plot"])
             p = p if p.is_absolute() else Path.cwd() / p
             plot = f"[plot]({os.path.relpath(p, out_root)})" if p.exists() else f"(missing: {p.name})"
+        claim = r.get("claim") or r.get("reports", "")
+        ours = r.get("ours", "")
+        if r.get("statistic") and r["statistic"] not in ours:
+            ours = f"{r['statistic']}; {ours}"
+        deps = "; ".join(r.get("departures") or []) or "none"
         lines.append("| " + " | ".join(_cell(c) for c in (
-            r["study"], r["figure"], r["title"], plot, r.get("ours", ""), r.get("reports", ""),
-            _holds_text(r.get("holds")), r.get("status", ""), r.get("seconds", ""), r.get("scale", ""))) + " |")
+            r["study"], f'{r["figure"]}: {r.get("title", "")}', f'"{claim}"' if claim else "", ours, _num(r.get("study_value")),
+            _num(r.get("diff")), deps, _verdict(r), plot, r.get("status", ""), r.get("seconds", ""),
+            r.get("scale", ""))) + " |")
     (out_root / "index.md").write_text("\n".join(lines) + "\n")
     (out_root / "index.json").write_text(json.dumps(rows, indent=2, default=str) + "\n")
 
@@ -270,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     save_index()
     print(f"\nsummary ({time.perf_counter() - t_all:.0f} s; index: {out_root / 'index.md'})")
     for r in done.values():
-        print(f"  {r['id']:<22} {r['seconds']:>7.1f} s  holds={_holds_text(r['holds']):<4} {r['status']}"
+        print(f"  {r['id']:<22} {r['seconds']:>7.1f} s  {_verdict(r):<13} {r['status']}"
               f"  | {r['ours'][:90]}")
     failed = [r["id"] for r in done.values() if r["status"] != "ok"]
     if failed:
