@@ -266,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="quick: the entries' reduced chips/test images; paper: the studies' settings")
     ap.add_argument("--only", default="", help="comma-separated entry ids to run (default: all)")
     ap.add_argument("--list", action="store_true", help="list the entries and exit")
+    ap.add_argument("--plan", action="store_true",
+                    help="print what the selected entries' sweeps evaluate at --scale (model, data, points x chips x "
+                         "test images) without running them, and exit")
     ap.add_argument("--manifest-dir", type=Path, default=None, help="default: every aimcbench/studies/<id>/manifest*.yaml")
     ap.add_argument("--out", type=Path, default=Path("results") / "paper", help="default: results/paper")
     ap.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE",
@@ -296,6 +299,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reproduce_paper: error: --set: {bad[0]!r} must be KEY=VALUE", file=sys.stderr)
         return 2
     out_root = args.out.resolve()
+    if args.plan:
+        from aimcbench.studies.plan import plan, print_plan
+
+        print_plan(plan([e for e in entries if not only or e["id"] in only], args.scale, out_root, args.extra))
+        return 0
     out_root.mkdir(parents=True, exist_ok=True)
     previous = _previous_rows(out_root)
     selected = [e for e in entries if not only or e["id"] in only]
