@@ -49,7 +49,7 @@ class DeviceConfig:
 
     model: str = _f("device model: ideal (exact weights), pcm (aihwkit PCMLikeNoiseModel physics), rram "
                     "(study 002 cells with programming variation), rram_signed (study 002 level 1: signed weights "
-                    "quantized to program_bits, variation std variation * 2 max|W| on the signed weight, one signed "
+                    "quantized to program_bits, variation on the signed weight relative to variation_range, one signed "
                     "column), weight_noise (studies 001/004, on weights), stuck_at (rram cells of which the fractions "
                     "stuck_at_gmin_frac / stuck_at_gmax_frac are stuck at g_min / g_max, per chip)",
                     choices=("ideal", "pcm", "rram", "rram_signed", "weight_noise", "stuck_at"), default='ideal')
@@ -64,10 +64,16 @@ class DeviceConfig:
     read_noise_scale: float = _f("PCM 1/f read-noise multiplier (1 = calibrated)", lo=0.0, default=0.0)
     drift_scale: float = _f("PCM drift-exponent multiplier (0 = no drift)", lo=0.0, default=0.0)
     variation: float = _f("RRAM programming variation: std of each cell as a fraction of the conductance range "
-                          "g_max - g_min (study 002; 0.0156 ... 0.1248); rram_signed: of the signed range 2 max|W|",
+                          "g_max - g_min (study 002; 0.0156 ... 0.1248); rram_signed: of variation_range",
                           lo=0.0, default=0.0)
     program_bits: Optional[int] = _f("programming-target resolution in bits over the conductance range "
                                      "(null: analog targets)", lo=1, hi=16, default=None)
+    variation_range: str = _f("rram_signed (study 002 level 1) only: the range that device.variation is a fraction "
+                              "of. max_abs: max|W|, one cell's span in weight units (std variation * max|W| on the "
+                              "signed weight, 1/sqrt(2) of the level-2 pair's sqrt(2) * variation * max|W|: the reading "
+                              "under which the study's 'more pronounced in Level-2' holds); full_span: the signed "
+                              "span 2 max|W| (std 2 * variation * max|W|, sqrt(2) times level 2's)",
+                              choices=("max_abs", "full_span"), default="max_abs")
     stuck_at_gmin_frac: float = _f("stuck_at: fraction in [0, 1] of the cells (each cell of a pair) stuck at g_min "
                                    "(stuck-off), drawn per cell and chip at programming", lo=0.0, hi=1.0, default=0.0)
     stuck_at_gmax_frac: float = _f("stuck_at: fraction in [0, 1] of the cells stuck at g_max (stuck-on); "
@@ -116,6 +122,8 @@ class ADCConfig:
     out_noise: float = _f("std of Gaussian output noise added before the ADC, normalized units", lo=0.0, default=0.0)
     bound_management: str = _f("iterative: while an output clips, redo that input halved (up to 1000x); none",
                                choices=("iterative", "none"), default='iterative')
+    full_scale: str = _f("fixed: the full scale is adc.bound; calibrated_max (study 003's naive mapping): each layer's is the largest "
+                         "ideal column output on calibration inputs (AnalogModel.calibrate_adc, aimc optimize)", choices=("fixed", "calibrated_max"), default='fixed')
 
 
 @dataclass
@@ -128,8 +136,17 @@ class WeightNoiseConfig:
     eta0: float = _f("study 004 noise scale: mean of the temporal factor N_T", lo=0.0, default=0.0)
     spatial_std: float = _f("study 004 std of N_S ~ N(1, spatial_std^2), per weight per chip", lo=0.0, default=0.1)
     temporal_rel_std: float = _f("study 004 std of N_T relative to eta0 (0.2)", lo=0.0, default=0.2)
+    temporal_granularity: str = _f("study 004 how many N_T an inference batch draws per chip. batch: one scalar "
+                                   "N_T per chip per inference batch, shared by every weight of every analog layer "
+                                   "(the study: 'N_T ... randomly sampled for each inference batch', a supply "
+                                   "voltage / temperature factor); weight: an independent N_T per weight per batch",
+                                   choices=("batch", "weight"), default="batch")
     on_bias: bool = _f("gaussian_mul also perturbs each layer's bias, per chip (study 001 keeps the bias as an "
                        "extra input row of the weight matrix); false: biases stay exact", default=False)
+    levels: str = _f("grid of device.program_bits = b on the weights w / max|W|: pow2_minus_1 (2^b - 1 levels "
+                     "symmetric around zero, step 2 max|W| / (2^b - 2)) or pow2 (2^b levels from -max|W| to max|W|, "
+                     "step 2 max|W| / (2^b - 1), no zero level)", choices=("pow2_minus_1", "pow2"),
+                     default="pow2_minus_1")
 
 
 @dataclass

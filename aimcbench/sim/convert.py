@@ -42,6 +42,12 @@ class _AnalogLayer(nn.Module):
     def _matrix(self, x: torch.Tensor) -> torch.Tensor:
         """[lead, N', in] -> analog product [Kc, lead/Kc * N', out] (lead is B, shared, or Kc*B)."""
         ctx, kc = self.ctx, len(self.ctx.chips)
+        cb = self.crossbar
+        if cb.calib_max is not None:  # AnalogModel.calibrate_adc: record the ideal outputs, propagate digitally
+            flat = x.reshape(-1, x.shape[-1])
+            cb.calib_max = max(cb.calib_max, cb.ideal_output_max(flat))
+            self._chip_bias = None
+            return cb.ideal_matrix(flat)
         st = ctx.states[self.crossbar.name] if ctx.states is not None else self.crossbar.state(ctx.chips)
         if kc == 1 or x.shape[0] == ctx.batch:  # one chip (any layout), or input shared by all chips
             y = self.crossbar.forward_matrix(x.reshape(-1, x.shape[-1]), st)
@@ -150,8 +156,13 @@ class AnalogModel(nn.Module):
         """Noise-aware batch norm (study 004 Algorithm 1): recompute every chip's batch-norm statistics on
         ``batches`` (an iterable of input tensors, training data) run through the noisy chips. ``dynamic`` keeps
         updating them with every later batch (test-time calibration). Needs ``to_analog(..., nabn=True)``."""
+        batches = list(batches)
+        adc = self.calibrate_adc(batches)  # study 003 naive full scale first: the statistics see the final ADCs
         if not self.batchnorms:
-            raise RuntimeError("calibrate() needs to_analog(..., nabn=True) and a model with batch norm")
+            if adc:
+                return self
+            raise RuntimeError("calibrate() needs to_analog(..., nabn=True) and a model with batch norm, or "
+                               "hardware.adc.full_scale calibrated_max")
         for bn in self.batchnorms:
             bn.mode = "calibrate"
         try:
@@ -161,6 +172,37 @@ class AnalogModel(nn.Module):
             for bn in self.batchnorms:
                 bn.mode = "dynamic" if dynamic else "fixed"
         return self
+
+    @torch.no_grad()
+    def calibrate_adc(self, batches) -> dict[str, float]:
+        """Study 003's naive full scale: every layer whose profile has ``adc.full_scale: calibrated_max`` gets
+        the largest ideal column output (:meth:`Crossbar.ideal_output_max`) over ``batches`` (input tensors,
+        training data) as its ADC bound, one per layer, the same on every chip. The batches run once through
+        the network with every analog layer exact (the digital model), so the bound does not depend on the
+        chips or on how they are chunked. Returns {layer: bound} of the calibrated layers ({} when none is)."""
+        todo = [n for n, cb in self.crossbars.items() if cb.hw.adc.full_scale == "calibrated_max"]
+        if not todo:
+            return {}
+        modes = [bn.mode for bn in self.batchnorms]
+        for bn in self.batchnorms:
+            bn.mode = "fixed"
+        for cb in self.crossbars.values():
+            cb.calib_max = 0.0
+        try:
+            for x in batches:
+                self.ctx.chips, self.ctx.batch, self.ctx.states = self.chip_ids[:1], x.shape[0], None
+                self.net(x)
+            found = {n: self.crossbars[n].calib_max for n in todo}
+        finally:
+            for cb in self.crossbars.values():
+                cb.calib_max = None
+            for bn, mode in zip(self.batchnorms, modes):
+                bn.mode = mode
+        for n, bound in found.items():
+            if bound > 0:  # all-zero outputs: keep adc.bound (a zero full scale digitizes nothing)
+                self.crossbars[n].set_adc_bound(bound)
+        self._cache.clear()  # drift-compensation references were read through the old ADCs
+        return {n: self.crossbars[n].adc.bound for n in todo}
 
     def _activation_numel(self, x: torch.Tensor) -> int:
         """Largest activation (unfolded conv inputs included) per sample of the digital model, for chunking."""

@@ -80,6 +80,8 @@ class Crossbar(nn.Module):
         else:
             adc_bound, signed = hw.adc.bound, True
         self.adc = ADC(hw.adc, adc_bound, signed)
+        # adc.full_scale calibrated_max: the largest ideal output seen while calibrating (None: not calibrating)
+        self.calib_max: Optional[float] = None
         self.t_inference_s = hw.t_inference_s
         self._out_gens: dict[int, torch.Generator] = {}
         self._nt_gens: dict[int, torch.Generator] = {}
@@ -289,6 +291,28 @@ class Crossbar(nn.Module):
                 store[k] = chip_generator(self.seed, self.name, k, f"temporal@{self.t_inference_s}",
                                           self.weight.device)
         return [store[k] for k in st.chips]
+
+    # ----- study 003 naive full scale (adc.full_scale calibrated_max) ---------------------------------------
+    def ideal_output_max(self, x: torch.Tensor) -> float:
+        """The largest |ideal column output| of any array and column for input vectors x [N, in], in normalized
+        units: exact normalized weights, inputs divided by the DAC's per-vector alpha, no noise, no quantization
+        (``TileStats.y`` of the error model). It is what a designer's simulation of the digital network on
+        calibration inputs shows, so it is the same for every chip."""
+        m = 0.0
+        for r0, r1 in self.plan.row_splits:
+            xs = x[..., r0:r1].float()
+            _, alpha = self.dac(xs)
+            y = (xs / alpha) @ self.w_norm[:, r0:r1].t()
+            m = max(m, float(y.abs().max())) if y.numel() else m
+        return m
+
+    def ideal_matrix(self, x: torch.Tensor) -> torch.Tensor:
+        """The exact product x W^T [N, out] (the digital layer without its bias), as [1, N, out]."""
+        return (x.float() @ self.weight.t()).unsqueeze(0)
+
+    def set_adc_bound(self, bound: float) -> None:
+        """Replace the ADC full scale (normalized units), keeping its resolution and sign convention."""
+        self.adc = ADC(self.hw.adc, float(bound), self.adc.signed)
 
     def state_bytes(self, n_chips: int) -> int:
         """Memory of the cached read state of n_chips chips (float32)."""

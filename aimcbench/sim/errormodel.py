@@ -238,6 +238,8 @@ def optimize_layer(stats: LayerStats, hw: HardwareConfig, adc_bits: int | None, 
     """
     from scipy.optimize import minimize
 
+    if hw.adc.full_scale == "calibrated_max":
+        return naive_layer(stats, hw, adc_bits)
     g_min = float(g_min_lo_uS)
     v_read = hw.device.v_read_V
     u_lo, u_hi = 1.0 / (g_max_hi_uS - g_min), 1.0 / g_range_min_uS
@@ -284,6 +286,16 @@ def optimize_layer(stats: LayerStats, hw: HardwareConfig, adc_bits: int | None, 
             break
     g_max = g_min + 1.0 / u
     return LayerChoice(g_min, g_max, b, predict(stats, hw, g_min, g_max, b, adc_bits), it)
+
+
+def naive_layer(stats: LayerStats, hw: HardwareConfig, adc_bits: int | None) -> LayerChoice:
+    """Study 003's naive mapping as a designer sets it from data without the convex model (hardware
+    ``adc.full_scale: calibrated_max``): [g_min, g_max] at the device's limits and the full scale at the largest
+    ideal column output on the sample (the same value as ``AnalogModel.calibrate_adc`` on these inputs).
+    ``aimc optimize`` with that mode writes these per-layer settings as a profile."""
+    g_min, g_max = hw.g_min_uS, hw.device.g_max_uS
+    b = max(float(st.y.abs().max()) for st in stats.tiles)
+    return LayerChoice(g_min, g_max, b, predict(stats, hw, g_min, g_max, b, adc_bits), 0)
 
 
 def layer_inputs(model: torch.nn.Module, x: torch.Tensor, names) -> dict[str, torch.Tensor]:
