@@ -3,6 +3,12 @@
 One fixed noise draw serves the whole run (seed ``mc.seed + 7919``): every chip and every point sees the same
 noisy inputs, and an ``eval.noise_sigma`` sweep scales that same draw. With ``eval.images > 0`` each point also
 keeps the first images as the median chip (by PSNR) reconstructs them: ``images/point_XXX.npz``.
+
+With a digit recognizer (``eval.recognizer``, aimcbench/tasks/recognizer.py: by default the MNIST classifier for
+MNIST) every point also has ``digit_accuracy``: the fraction of the test images whose reconstruction the fixed
+recognizer labels correctly, per chip (and for the digital model). Its references go to the digital table of
+every point (``digit_accuracy_noisy_input``: the recognizer on the noisy inputs at that point's sigma;
+``digit_accuracy_clean_input``: on the clean inputs) and to meta.json (``recognizer``).
 """
 from __future__ import annotations
 
@@ -29,22 +35,46 @@ class Denoising(Task):
     def eval_data(self, model, cfg, device, meta, log):
         from aimcbench.data import load_from_config
 
-        x, _ = load_from_config(cfg["dataset"], "test", limit=cfg["eval"]["n"], seed=int(cfg["mc"]["seed"]))
+        from .recognizer import load_recognizer, recognized
+
+        x, y = load_from_config(cfg["dataset"], "test", limit=cfg["eval"]["n"], seed=int(cfg["mc"]["seed"]))
         eps = torch.randn(x.shape, generator=torch.Generator().manual_seed(int(cfg["mc"]["seed"]) + 7919))
-        return (x, eps), {}
+        rec, info = load_recognizer(cfg["eval"].get("recognizer"), cfg["dataset"], cfg.get("cache_dir"), device, log)
+        if rec is not None:
+            rec_data = info.pop("_dataset_cfg")
+            bs = int(cfg["eval"]["batch_size"])
+            info["clean_accuracy"] = float(sum(
+                float(recognized(rec, x[i:i + bs].to(device), y[i:i + bs], rec_data)) * len(x[i:i + bs])
+                for i in range(0, x.shape[0], bs)) / max(x.shape[0], 1))
+            meta["recognizer"] = info
+            log(f"aimc: digit recognizer {info['model']} ({info['source']}): {info['clean_accuracy']:.2%} on the "
+                "clean test inputs")
+            rec = (rec, rec_data, y)
+        return (x, eps, rec), {}
 
     @torch.no_grad()
     def evaluate(self, model, amodel, data, pcfg, ctx):
         from aimcbench.metrics import psnr, ssim
 
-        x, eps = data
+        from .recognizer import recognized
+
+        x, eps, rec = data
         sigma = float(pcfg["eval"]["noise_sigma"])
 
         def step(start, stop):
             xb = x[start:stop].to(ctx.device)
             inp = (xb + sigma * eps[start:stop].to(ctx.device)).clamp(0.0, 1.0)
             out, dout = amodel(inp), model(inp)
-            return {"psnr": psnr(out, xb), "ssim": ssim(out, xb)}, {"psnr": psnr(dout, xb), "ssim": ssim(dout, xb)}
+            chips = {"psnr": psnr(out, xb), "ssim": ssim(out, xb)}
+            digital = {"psnr": psnr(dout, xb), "ssim": ssim(dout, xb)}
+            if rec is not None:
+                net, rec_data, y = rec
+                yb = y[start:stop]
+                chips["digit_accuracy"] = recognized(net, out, yb, rec_data)
+                digital.update(digit_accuracy=recognized(net, dout, yb, rec_data),
+                               digit_accuracy_noisy_input=recognized(net, inp, yb, rec_data),
+                               digit_accuracy_clean_input=recognized(net, xb, yb, rec_data))
+            return chips, digital
 
         chips, digital = batched_metrics(x.shape[0], ctx.batch_size, step, ctx.progress, ctx.desc)
         files = {}
