@@ -95,9 +95,29 @@ def quantize_levels(frac: torch.Tensor, bits: Optional[int], ste: bool = False) 
     return _quantize_unit(frac, bits, False, ste)
 
 
-def quantize_symmetric(w_norm: torch.Tensor, bits: Optional[int], ste: bool = False) -> torch.Tensor:
-    """Round normalized signed weights in [-1, 1] to 2^bits - 1 symmetric levels (bits None: unchanged)."""
-    return _quantize_unit(w_norm, bits, True, ste)
+WEIGHT_LEVELS = ("pow2_minus_1", "pow2")
+"""The two grids of a ``bits``-bit signed weight (see :func:`quantize_symmetric`)."""
+
+
+def weight_levels(bits: int, levels: str = "pow2_minus_1") -> int:
+    """Number of distinct weight values of the grid: 2^bits - 1 (pow2_minus_1) or 2^bits (pow2)."""
+    return 2**bits - 1 if levels == "pow2_minus_1" else 2**bits
+
+
+def quantize_symmetric(w_norm: torch.Tensor, bits: Optional[int], ste: bool = False,
+                       levels: str = "pow2_minus_1") -> torch.Tensor:
+    """Round normalized signed weights in [-1, 1] (w / max|W|) to a grid of ``bits`` bits (bits None: unchanged).
+
+    ``levels`` pow2_minus_1: 2^bits - 1 levels symmetric around zero, zero one of them, step 2 / (2^bits - 2) (the
+    aihwkit convention; 2 bits is ternary). pow2: 2^bits evenly spaced levels from -1 to 1, both end points
+    included, step 2 / (2^bits - 1) (every code of a b-bit word used; no level at zero, 1 bit is binary +-1).
+    """
+    if levels == "pow2_minus_1":
+        return _quantize_unit(w_norm, bits, True, ste)
+    if levels != "pow2":
+        raise ValueError(f"levels: {levels!r}; allowed: {', '.join(WEIGHT_LEVELS)}")
+    # Shift [-1, 1] onto [0, 1] and use the unsigned grid of 2^bits targets (end points included).
+    return 2.0 * _quantize_unit((w_norm + 1.0) * 0.5, bits, False, ste) - 1.0 if bits is not None else w_norm
 
 
 def physical_adc_bound(hw: HardwareConfig) -> Optional[float]:

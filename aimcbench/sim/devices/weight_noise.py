@@ -30,8 +30,8 @@ class WeightNoiseDevice(Device):
         return self.cfg.kind in ("mul", "add")
 
     def quantized(self, w_norm: torch.Tensor) -> torch.Tensor:
-        """Uniform symmetric weight quantization with 2^bits - 1 levels over [-max|W|, max|W|]."""
-        return quantize_symmetric(w_norm, self.bits)
+        """Uniform weight quantization over [-max|W|, max|W|]: 2^bits - 1 or 2^bits levels (weight_noise.levels)."""
+        return quantize_symmetric(w_norm, self.bits, levels=self.cfg.levels)
 
     def program(self, w_norm: torch.Tensor, streams: ChipStreams) -> torch.Tensor:
         """The static part per chip (stream "program"): study 001's W(1 + alpha N), or study 004's spatial
