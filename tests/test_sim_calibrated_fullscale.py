@@ -9,7 +9,12 @@ import torch
 from torch import nn
 
 from aimcbench.sim import load_hardware, to_analog
-from aimcbench.sim.errormodel import layer_inputs, layer_stats, naive_layer, optimize_layer
+from aimcbench.sim.errormodel import (
+    layer_inputs,
+    layer_stats,
+    naive_layer,
+    optimize_layer,
+)
 
 
 def _net(seed: int = 0) -> nn.Module:

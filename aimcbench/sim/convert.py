@@ -156,8 +156,10 @@ class AnalogModel(nn.Module):
         """Noise-aware batch norm (study 004 Algorithm 1): recompute every chip's batch-norm statistics on
         ``batches`` (an iterable of input tensors, training data) run through the noisy chips. ``dynamic`` keeps
         updating them with every later batch (test-time calibration). Needs ``to_analog(..., nabn=True)``."""
-        batches = list(batches)
-        adc = self.calibrate_adc(batches)  # study 003 naive full scale first: the statistics see the final ADCs
+        adc = {}
+        if any(cb.hw.adc.full_scale == "calibrated_max" for cb in self.crossbars.values()):
+            batches = list(batches)  # read twice (only then: a pass over a whole training split stays streamed)
+            adc = self.calibrate_adc(batches)  # study 003 naive full scale first: the statistics see the final ADCs
         if not self.batchnorms:
             if adc:
                 return self
@@ -336,6 +338,12 @@ def to_analog(model: nn.Module, hw: HardwareConfig, chips: int | Sequence[int] =
     if unknown:
         raise ConfigError("hardware.per_layer", f"no analog layer {unknown[0]!r} in the model; analog layers: "
                                                 f"{', '.join(layers)}")
+    uncalibrated = [n for n in layers if hw.adc.full_scale == "calibrated_max" and "adc_bound" not in
+                    ((hw.per_layer or {}).get(n) or {})]
+    if uncalibrated:
+        warnings.warn(f"hardware {hw.name}: adc.full_scale calibrated_max: layers {', '.join(uncalibrated)} keep "
+                      f"adc.bound {hw.adc.bound} until AnalogModel.calibrate_adc(training batches) runs (or use "
+                      "the per-layer profile `aimc optimize hardware.adc.full_scale=calibrated_max` writes)")
     ctx = ChipContext()
     scratch = Scratch()
     crossbars = {}
