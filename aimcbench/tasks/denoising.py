@@ -39,7 +39,8 @@ class Denoising(Task):
 
         x, y = load_from_config(cfg["dataset"], "test", limit=cfg["eval"]["n"], seed=int(cfg["mc"]["seed"]))
         eps = torch.randn(x.shape, generator=torch.Generator().manual_seed(int(cfg["mc"]["seed"]) + 7919))
-        rec, info = load_recognizer(cfg["eval"].get("recognizer"), cfg["dataset"], cfg.get("cache_dir"), device, log)
+        rec, info = load_recognizer(cfg["eval"].get("recognizer"), cfg["dataset"], cfg.get("cache_dir"), device, log,
+                                    getattr(self, "load_or_train", None))  # set by the runner
         if rec is not None:
             rec_data = info.pop("_dataset_cfg")
             bs = int(cfg["eval"]["batch_size"])

@@ -6,7 +6,8 @@ shape (``model``, ``dataset``, ``train`` sections), ``none`` (off) or null: the 
 data set (``dataset.name``) when one exists, else off; so MNIST denoising gets ``configs/recognizer/mnist.yaml``
 (a 784-256-10 MLP trained on the clean MNIST training digits) and a data set without a preset gets no
 ``digit_accuracy``. The recognizer is trained and cached like any model (aimcbench.train.load_or_train: seeded,
-its cache key covers its config and its training data), digitally, and never simulated: it is the observer,
+its cache key covers its config and its training data; the runner hands the task its model cache, since the
+engine's layers keep tasks from importing training), digitally, and never simulated: it is the observer,
 not part of the chip. It sees the reconstructions clamped to [0, 1] (the range of the images it was trained
 on, and what a display shows).
 """
@@ -19,6 +20,11 @@ import torch
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "configs" / "recognizer"
 SECTIONS = ("model", "dataset", "train")
+# The train section's defaults (aimcbench.config.schema.TrainConfig, which the engine's layers keep tasks from
+# importing; tests/test_recognizer.py checks that the two agree). A recognizer's train keys override them.
+TRAIN_DEFAULTS = {"steps": 3000, "epochs": None, "batch_size": 128, "lr": 0.002, "alpha_tv": 0.001,
+                  "noise_sigma_max": 0.6, "seed": 0, "threads": 1, "limit": None, "noise_injection": None,
+                  "aware": None, "narelu": None}
 
 
 class RecognizerError(ValueError):
@@ -52,9 +58,7 @@ def recognizer_config(spec: Any, dataset_cfg: dict) -> dict | None:
         spec = OmegaConf.to_container(OmegaConf.create(spec), resolve=True)
     if not isinstance(spec, dict) or not {"model", "dataset"} <= set(spec) or not set(spec) <= set(SECTIONS):
         raise RecognizerError("eval.recognizer: a mapping needs model and dataset sections (and may have train)")
-    from aimcbench.config.schema import TrainConfig
-
-    train = {**OmegaConf.to_container(OmegaConf.structured(TrainConfig)), **(spec.get("train") or {})}
+    train = {**TRAIN_DEFAULTS, **(spec.get("train") or {})}
     dataset = dict(spec["dataset"])
     if dataset.get("data_dir") is None and dataset.get("name") == dataset_cfg.get("name"):
         dataset["data_dir"] = dataset_cfg.get("data_dir")  # the task's own files, where it found them
@@ -62,15 +66,19 @@ def recognizer_config(spec: Any, dataset_cfg: dict) -> dict | None:
 
 
 def load_recognizer(spec: Any, dataset_cfg: dict, cache_dir: str | None, device: str,
-                    log: Callable[[str], None]) -> tuple[torch.nn.Module | None, dict]:
-    """(eval-mode recognizer on ``device``, info for meta.json) or (None, {}) when there is none."""
+                    log: Callable[[str], None], load_or_train: Callable | None
+                    ) -> tuple[torch.nn.Module | None, dict]:
+    """(eval-mode recognizer on ``device``, info for meta.json) or (None, {}) when there is none.
+    ``load_or_train``: aimcbench.train.load_or_train (the runner sets it on the task)."""
     from aimcbench.data import dataset_label
     from aimcbench.models import model_label
-    from aimcbench.train import load_or_train
 
     cfg = recognizer_config(spec, dataset_cfg)
     if cfg is None:
         return None, {}
+    if load_or_train is None:
+        raise RecognizerError("eval.recognizer: the digit recognizer is trained through the model cache, which "
+                              "the sweep runner provides (aimc sweep or aimcbench.runner.run_sweep)")
     model, info = load_or_train(cfg["model"], cfg["dataset"], cfg["train"], cache_dir=cache_dir, device=device,
                                 log=log)
     return model.to(device).eval(), {"spec": spec if isinstance(spec, str) or spec is None else "mapping",
