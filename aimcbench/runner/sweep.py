@@ -269,6 +269,7 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
     meta["model_cache"] = {k: info.get(k) for k in ("path", "source", "trained")}
     meta["model_weights"] = weights_provenance(weights, info)
     meta["timings"]["model_s"] = round(time.perf_counter() - t0, 3)
+    task.load_or_train = load_or_train  # the model cache, for tasks that train helper models (a digit recognizer)
     data, files = task.eval_data(model, cfg, device, meta, log)
     meta["data"] = data_provenance(cfg, data, meta.get("dataset_used"), log)
     meta["n_test"] = meta["data"]["n_test"]
