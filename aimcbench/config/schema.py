@@ -34,6 +34,15 @@ class MCConfig:
                                         "run at once", lo=0.0, lo_open=True, default=None)
 
 
+def _recognizer_rule(v: Any) -> str | None:
+    """eval.recognizer (study 000's digit recognizer): null, a preset name, or {model, dataset[, train]}."""
+    if v is None or (isinstance(v, str) and v):
+        return None
+    ok = isinstance(v, dict) and {"model", "dataset"} <= set(v) <= {"model", "dataset", "train"} and all(
+        isinstance(v[k], dict) for k in v if v[k] is not None)
+    return None if ok else "null, none, a preset name (configs/recognizer/<name>.yaml) or {model, dataset[, train]}"
+
+
 @dataclass
 class EvalConfig:
     """What each sweep point evaluates."""
@@ -47,6 +56,11 @@ class EvalConfig:
     images: int = _f("denoising only: test images kept per point for the image grid", lo=0, default=8)
     score_threshold: float = _f("detection only: detections with at least this score are compared (digital vs "
                                 "analog)", lo=0.0, default=0.5)
+    recognizer: Any = _f("denoising only: the fixed classifier whose accuracy on every chip's reconstructions is the "
+                         "digit_accuracy metric (aimcbench/tasks/recognizer.py): a preset name (configs/recognizer/"
+                         "<name>.yaml), a mapping {model, dataset, train} trained and cached like any model, none "
+                         "(off), or null: the preset named like dataset.name when one exists (mnist), else off",
+                         default=None, check=_recognizer_rule)
 
 
 @dataclass
