@@ -73,11 +73,14 @@ def test_trained_array_scalers_reach_the_simulator():
     assert (plain - sim).abs().max() > 1e-2                      # the scalers did change the chip's outputs
 
 
-@pytest.mark.parametrize("profile,v", [("rram_l1", 0.0312), ("rram_l2", 0.0312)])
-def test_injected_variation_has_the_study_std(profile, v):
-    """Level 1: std v * 2 max|W| on the signed weight; level 2: v * (I_on - I_off) per cell (= v max|W| in weight
-    units). 120,000 samples: the sample std is within 1.5 % of the formula with overwhelming probability."""
-    hw = load_hardware(profile)
+@pytest.mark.parametrize("profile,v,overrides", [("rram_l1", 0.0312, []),
+                                                 ("rram_l1", 0.0312, ["device.variation_range=full_span"]),
+                                                 ("rram_l2", 0.0312, [])])
+def test_injected_variation_has_the_study_std(profile, v, overrides):
+    """Level 1: std v * max|W| on the signed weight (variation_range max_abs; full_span: v * 2 max|W|); level 2:
+    v * (I_on - I_off) per cell (= v max|W| in weight units). 120,000 samples: the sample std is within 1.5 % of
+    the formula with overwhelming probability."""
+    hw = load_hardware(profile, overrides)
     lin = nn.Linear(400, 300)
     model = nn.Sequential(lin).train()
     patch = HardwareAware(model, hw, injection=v, generator=torch.Generator().manual_seed(0))
@@ -88,7 +91,7 @@ def test_injected_variation_has_the_study_std(profile, v):
     ref = clean(w_norm)
     patch.remove()
     if profile == "rram_l1":
-        dev, expected = noisy - ref, 2 * v
+        dev, expected = noisy - ref, (2 * v if overrides else v)
     else:
         dev, expected = noisy[0] - ref[0], v     # clipping at 0 is negligible: idle cells sit at 1/9 >> 3 v
     n = dev.numel()

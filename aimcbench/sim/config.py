@@ -70,9 +70,9 @@ class DeviceConfig:
                                      "(null: analog targets)", lo=1, hi=16, default=None)
     variation_range: str = _f("rram_signed (study 002 level 1) only: the range that device.variation is a fraction "
                               "of. max_abs: max|W|, one cell's span in weight units (std variation * max|W| on the "
-                              "signed weight, 1/sqrt(2) of the level-2 pair's sqrt(2) * variation * max|W|: the reading "
-                              "under which the study's 'more pronounced in Level-2' holds); full_span: the signed "
-                              "span 2 max|W| (std 2 * variation * max|W|, sqrt(2) times level 2's)",
+                              "signed weight, 1/sqrt(2) of the level-2 pair's sqrt(2) * variation * max|W|: the "
+                              "reading under which the study's 'more pronounced in Level-2' holds); full_span: the "
+                              "signed span 2 max|W| (std 2 * variation * max|W|, sqrt(2) times level 2's)",
                               choices=("max_abs", "full_span"), default="max_abs")
     stuck_at_gmin_frac: float = _f("stuck_at: fraction in [0, 1] of the cells (each cell of a pair) stuck at g_min "
                                    "(stuck-off), drawn per cell and chip at programming", lo=0.0, hi=1.0, default=0.0)

@@ -224,3 +224,38 @@ def job_config(root: Path, job: str) -> dict:
         return yaml.safe_load(path.read_text()) or {}
     except (OSError, ValueError):
         return {}
+
+
+# ---- added for study 002: a statistic compared between two settings (p75 differences and ratios) --------------
+
+def compare(a: pd.Series | dict, b: pd.Series | dict, what: str, stat: str | Callable = "p75", op: str = "diff",
+            paired: bool = True, seed: int = 0, n_boot: int = N_BOOT) -> Interval:
+    """``stat(a) - stat(b)`` (op "diff") or ``stat(a) / stat(b)`` (op "ratio") with a percentile-bootstrap interval.
+
+    For a statistic that is not a mean (a percentile over chips: study 002's p75), the chip-paired difference of
+    :func:`paired` is not the difference of the statistics. ``paired``: the chips both have (indexed by chip) are
+    resampled together (chip k is the same chip at every point of a sweep); else each side is resampled on its own
+    (two different sets of chips)."""
+    a, b = pd.Series(a, dtype=float).dropna(), pd.Series(b, dtype=float).dropna()
+    if paired:
+        common = a.index.intersection(b.index)
+        a, b = a[common], b[common]
+    if op not in ("diff", "ratio"):
+        raise ValueError(f"op: {op!r}; allowed: diff, ratio")
+    fn = _stat_fn(stat)
+    f = (lambda x, y: x - y) if op == "diff" else (lambda x, y: x / y)
+    x, y = a.to_numpy(), b.to_numpy()
+    n = int(min(x.size, y.size))
+    if n == 0:
+        return Interval(math.nan, math.nan, math.nan, 0, what)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = float(f(fn(x), fn(y)))
+        rng = np.random.default_rng(seed)
+        ia = rng.integers(0, x.size, size=(n_boot, x.size))
+        ib = ia if paired else rng.integers(0, y.size, size=(n_boot, y.size))
+        boot = np.asarray(f(fn(x[ia]), fn(y[ib])), dtype=np.float64)
+    boot = boot[np.isfinite(boot)]
+    if boot.size == 0:
+        return Interval(value, math.nan, math.nan, n, what)
+    lo, hi = np.quantile(boot, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
+    return Interval(value, float(lo), float(hi), n, what, "paired bootstrap" if paired else "bootstrap")

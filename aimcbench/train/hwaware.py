@@ -6,7 +6,7 @@ sees what inference will see:
 
 * inputs: the DAC (magnitudes quantized over [0, input_range], a negative input as a second read phase);
 * level 1 (device.model rram_signed): weights fake-quantized to 2^bits - 1 signed levels, optional variation
-  injection of std ``injection * 2 max|W|``;
+  injection of std ``injection * max|W|`` (``device.variation_range`` max_abs; full_span: ``2 max|W|``);
 * levels 2-3 (device.model rram): the two-cell representation with idle cells at I_off, 2^bits programming
   targets per cell, injection of std ``injection * (I_on - I_off)`` per cell, clipped at 0;
 * level 3 (tiled, with an ADC): each row array read separately, both columns digitized by the unsigned ADC
@@ -29,6 +29,7 @@ from torch import nn
 
 from aimcbench.sim.config import HardwareConfig
 from aimcbench.sim.convert import ARRAY_GAIN_ATTR
+from aimcbench.sim.devices.rram_signed import level1_variation_scale
 from aimcbench.sim.layers import select_layers
 from aimcbench.sim.periphery import (physical_adc_bound, quantize_levels, quantize_symmetric, quantize_uniform,
                                      ste_round)
@@ -112,7 +113,8 @@ class HardwareAware:
         if d.model == "rram_signed":
             w = quantize_symmetric(w_norm, bits, ste=True)
             if train and self.injection > 0:
-                w = w + 2.0 * self.injection * self._noise(w.shape, w.device)
+                # the inference pipeline's level-1 range (device.variation_range): max|W| or 2 max|W|
+                w = w + level1_variation_scale(self.hw) * self.injection * self._noise(w.shape, w.device)
             return w
         g_off = self.hw.g_min_uS / (d.g_max_uS - self.hw.g_min_uS)
         pair = []
