@@ -125,3 +125,13 @@ def test_schema_rule_refuses_a_malformed_recognizer():
     assert _recognizer_rule(None) is None and _recognizer_rule("mnist") is None
     assert _recognizer_rule({"model": {}, "dataset": {}, "train": {}}) is None
     assert _recognizer_rule({"model": {}}) is not None and _recognizer_rule(3) is not None
+
+
+def test_validation_names_the_presets():
+    from aimcbench.config.errors import UsageError
+    from aimcbench.config.validate import check_config
+
+    cfg = compose("sweep", ["model=dae", "eval.recognizer=mnist"])
+    check_config(cfg)
+    with pytest.raises(UsageError, match=r"eval.recognizer: must be one of mnist, none"):
+        check_config({**cfg, "eval": {**cfg["eval"], "recognizer": "nope"}})

@@ -114,6 +114,13 @@ def check_config(cfg: dict, where: str = "") -> None:
     mit = cfg.get("mitigation")
     if isinstance(mit, dict) and mit.get("dynamic") and not mit.get("nabn"):
         raise UsageError("mitigation.dynamic", f"needs mitigation.nabn=true (dynamic calibration is part of NaBN){sfx}")
+    rec = (cfg.get("eval") or {}).get("recognizer") if isinstance(cfg.get("eval"), dict) else None
+    if isinstance(rec, str) and rec != "none":  # a preset name must name a packaged preset (study 000's recognizer)
+        from aimcbench.tasks.recognizer import presets
+
+        if rec not in presets():
+            raise UsageError("eval.recognizer", f"must be one of {', '.join(presets())}, none, null or a mapping "
+                                                f"{{model, dataset, train}} (got {rec!r}){sfx}")
     if "hardware" in cfg:
         try:
             hardware_from_dict(cfg["hardware"])
