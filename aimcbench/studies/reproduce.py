@@ -241,12 +241,13 @@ def write_index(rows: list[dict], out_root: Path) -> None:
             p = p if p.is_absolute() else Path.cwd() / p
             plot = f"[plot]({os.path.relpath(p, out_root)})" if p.exists() else f"(missing: {p.name})"
         claim = r.get("claim") or r.get("reports", "")
+        quoted = claim if not claim or claim.lstrip()[:1] in ('"', "'", "\u201c") else f'"{claim}"'  # quote once
         ours = r.get("ours", "")
         if r.get("statistic") and r["statistic"] not in ours:
             ours = f"{r['statistic']}; {ours}"
         deps = "; ".join(r.get("departures") or []) or "none"
         lines.append("| " + " | ".join(_cell(c) for c in (
-            r["study"], f'{r["figure"]}: {r.get("title", "")}', f'"{claim}"' if claim else "", ours, _num(r.get("study_value")),
+            r["study"], f'{r["figure"]}: {r.get("title", "")}', quoted, ours, _num(r.get("study_value")),
             _num(r.get("diff")), deps, _verdict(r), plot, r.get("status", ""), r.get("seconds", ""),
             r.get("scale", ""))) + " |")
     (out_root / "index.md").write_text("\n".join(lines) + "\n")
