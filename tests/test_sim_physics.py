@@ -153,9 +153,10 @@ def test_weight_noise_statistics_match_definitions():
     assert rel.std().item() == pytest.approx(0.2, rel=_std_bound(N * N))
     # Study 004 MUL: W + W N_T N_S with N_S ~ N(1, 0.1^2) per chip, N_T ~ N(eta0, (0.2 eta0)^2) per batch.
     eta0 = 0.3
-    hw = load_hardware("weight_noise", ["weight_noise.kind=mul", f"weight_noise.eta0={eta0}"])
+    hw = load_hardware("weight_noise", ["weight_noise.kind=mul", f"weight_noise.eta0={eta0}",
+                                        "weight_noise.temporal_granularity=weight"])  # batch: test_weight_noise_s004
     dev = WeightNoiseDevice(hw)
-    n_s = dev.program(w, _streams())
+    n_s = dev.program(w, _streams()).n_s
     assert n_s.mean().item() == pytest.approx(1.0, abs=5 * 0.1 / N)
     assert n_s.std().item() == pytest.approx(0.1, rel=_std_bound(N * N))
     gens = _gens(stream="temporal")
@@ -166,6 +167,7 @@ def test_weight_noise_statistics_match_definitions():
     var = (eta0**2 * 1.04) * 1.01 - eta0**2
     assert prod.mean().item() == pytest.approx(eta0, abs=5 * math.sqrt(var) / N)
     assert prod.std().item() == pytest.approx(math.sqrt(var), rel=0.05)
-    hw = load_hardware("weight_noise", ["weight_noise.kind=add", f"weight_noise.eta0={eta0}"])
+    hw = load_hardware("weight_noise", ["weight_noise.kind=add", f"weight_noise.eta0={eta0}",
+                                        "weight_noise.temporal_granularity=weight"])
     add = WeightNoiseDevice(hw).sample(w, n_s, torch.ones_like(w), gens)
     assert (add[0] - w).mean().item() == pytest.approx(eta0, abs=5 * math.sqrt(var) / N)

@@ -66,12 +66,24 @@ class EvalConfig:
 @dataclass
 class MitigationConfig:
     """Noise-aware batch norm (NaBN): each chip recomputes every batch-norm layer's running statistics on
-    calib_batches x eval.batch_size training images run through its own noisy weights (momentum 0.999, the first
-    batch initializes). Models without batch norm are evaluated unchanged (a notice is logged)."""
+    calib_batches x eval.batch_size training images (or the whole split: calib_pass) run through its own noisy
+    weights (momentum calib_momentum, the first batch initializes). Models without batch norm are evaluated
+    unchanged (a notice is logged)."""
 
     nabn: bool = _f("recalibrate batch-norm statistics per chip before testing", default=False)
     dynamic: bool = _f("with nabn: keep updating the statistics with every test batch", default=False)
     calib_batches: int = _f("training batches (of eval.batch_size images) for the calibration", lo=1, default=20)
+    # Study 004 (issue 14): the study calibrates "over the training data" (one pass), once at a fixed noise.
+    calib_pass: bool = _f("calibrate on one pass over the whole training split (Algorithm 1's 'for mini-batch x in "
+                          "X'), in eval.batch_size batches, instead of calib_batches of them", default=False)
+    calib_momentum: Optional[float] = _f("momentum m of the calibration, mu_C <- m mu_C + (1 - m) mu (0.999: the "
+                                         "study's Algorithm 1); null: the cumulative average of the batch statistics "
+                                         "(what that average converges to over a long pass)", lo=0.0, hi=1.0,
+                                         default=0.999)
+    calib_hardware: List[str] = _f("hardware overrides 'dotted.key=value' (below hardware.) under which the chips "
+                                   "are calibrated, once for the whole sweep, e.g. [weight_noise.eta0=0.06] (study "
+                                   "004 Fig. 3); empty: each point calibrates under its own hardware",
+                                   factory=list, check=sweep_fixed_rule)
 
 
 @dataclass

@@ -45,6 +45,7 @@ from .contract import (
     stored_point_meta,
     write_point,
 )
+from .calibration import Calibrator, calibration_batches
 from .points import axis_entries, point_configs
 from .provenance import (
     data_provenance,
@@ -97,21 +98,6 @@ def point_line(i: int, n: int, key: str, axis_label: str, chip_metrics: dict, di
     chips = len(next(iter(chip_metrics.values()), []))
     timing = f"{seconds:.2f} s" + (f" ({np.mean(per_chip_s):.3f} s per chip)" if per_chip_s else "")
     return f"point {i} ({i + 1}/{n}) {key}={axis_label}: {'; '.join(stats)}; {chips} chips, {timing}"
-
-
-def calibration_batches(cfg: dict) -> list[torch.Tensor] | None:
-    """Training images for noise-aware batch norm: mitigation.calib_batches x eval.batch_size, or None when off.
-
-    A seeded random subset of the training split (seed mc.seed), the same for every point and chip."""
-    from aimcbench.data import load_from_config
-
-    mit = cfg.get("mitigation") or {}
-    if not mit.get("nabn"):
-        return None
-    bs = int(cfg["eval"]["batch_size"])
-    x, _ = load_from_config(cfg["dataset"], "train", limit=int(mit.get("calib_batches", 20)) * bs,
-                            seed=int(cfg["mc"]["seed"]))
-    return [x[i:i + bs] for i in range(0, x.shape[0], bs)]
 
 
 def has_batchnorm(model: torch.nn.Module) -> bool:
@@ -291,6 +277,7 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
 
     point_times = dict(done)
     computed = 0
+    calibrator = None
     # With bars, log lines go above them (tqdm.write) instead of through them.
     with logging_redirect_tqdm() if progress else contextlib.nullcontext():
         bar = tqdm(todo, desc="points", disable=not progress, unit="point")
@@ -305,9 +292,9 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
             pmc = pcfg["mc"]  # a sweep may vary mc.* too (e.g. a seed sweep)
             amodel = to_analog(model, hw, chips=int(pmc["chips"]), seed=int(pmc["seed"]), nabn=calib is not None,
                                max_memory_gb=sim_budget_gb(pcfg))  # mc.max_memory_gb less data, model and rows
-            if calib is not None:  # study 004 Algorithm 1, per chip, on this point's noisy chips
-                amodel.calibrate([b.to(device) for b in calib],
-                                 dynamic=bool(pcfg["mitigation"].get("dynamic", False)))
+            if calib is not None:  # study 004 Algorithm 1, per chip (runner/calibration.py)
+                calibrator = calibrator or Calibrator(cfg, calib, device, sim_budget_gb(pcfg))
+                calibrator(amodel, model, pcfg)
             ctx = PointContext(point=i, axis_label=axis_label, batch_size=int(ev["batch_size"]), device=device,
                                progress=progress, images=int(ev.get("images") or 0),
                                desc=f"point {i}: {pmc['chips']} chips")
