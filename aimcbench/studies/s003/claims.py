@@ -150,7 +150,7 @@ def _mse_text(runs: dict[str, Path]) -> str:
     except (StopIteration, OSError, ValueError):
         return ""
     o = opt[opt["adc_bits"] == HEADLINE_BITS]["mse_opt"].sum()
-    n = nai["mse_opt"].sum() if len(nai) else math.nan  # the naive profile's own prediction (run1)
+    n = nai[nai["adc_bits"] == HEADLINE_BITS]["mse_opt"].sum()  # the naive profile's own prediction (run1)
     if not (o > 0 and n > 0):
         return ""
     return f"; predicted output MSE {100 * (1 - o / n):+.0f} % optimized vs naive at {HEADLINE_BITS} bits (study -86 %)"
