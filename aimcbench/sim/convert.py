@@ -155,7 +155,9 @@ class AnalogModel(nn.Module):
     def calibrate(self, batches, dynamic: bool = False) -> "AnalogModel":
         """Noise-aware batch norm (study 004 Algorithm 1): recompute every chip's batch-norm statistics on
         ``batches`` (an iterable of input tensors, training data) run through the noisy chips. ``dynamic`` keeps
-        updating them with every later batch (test-time calibration). Needs ``to_analog(..., nabn=True)``."""
+        updating them with every later batch (test-time calibration). Needs ``to_analog(..., nabn=True)``.
+        Layers with ``adc.full_scale: calibrated_max`` get their ADC full scale first (:meth:`calibrate_adc`, same
+        batches); a model without batch norm then needs no ``nabn``."""
         adc = {}
         if any(cb.hw.adc.full_scale == "calibrated_max" for cb in self.crossbars.values()):
             batches = list(batches)  # read twice (only then: a pass over a whole training split stays streamed)
