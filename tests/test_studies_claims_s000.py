@@ -120,7 +120,7 @@ def test_fig7(tmp_path, d64, d80, a64, verdict):
     run = _denoise(tmp_path / "run0", "eval.noise_sigma", acc, digital=dig)
     res = c.fig7([run], tmp_path / "s000_fig7")
     assert res["verdict"] == verdict, res["ours"]
-    assert "Clopper-Pearson" in res["ours"]
+    assert "500 test images, Clopper-Pearson" in res["ours"]
 
 
 @pytest.mark.parametrize("fn", [c.fig4_adc, c.fig4_prog, c.fig4_read, c.fig4_drift, c.fig6, c.fig7])

@@ -131,8 +131,9 @@ def _need(run_dirs, xs, what: str, metric: str = ACC) -> tuple[_Run | None, dict
     return run, None
 
 
-def _pct(iv: V.Interval) -> str:
-    return iv.scaled(100.0).text("{:.1f}")
+def _pct_images(iv: V.Interval) -> str:
+    """A binomial interval over test images (Interval.text counts chips)."""
+    return f"{iv.what} {100 * iv.value:.1f} [{100 * iv.lo:.1f}, {100 * iv.hi:.1f}] ({iv.n} test images, {iv.method} 95%)"
 
 
 # ---- the checks --------------------------------------------------------------------------------------------------
@@ -145,7 +146,7 @@ def fig4_adc(run_dirs, out_dir) -> dict:
     if miss:
         return miss
     iv = V.bootstrap(run.at(ACC, 4), "mean digit accuracy at 4 bits (%)")
-    return V.result(V.below(iv, CHANCE_BOUND), f"{_pct(iv)}; {run.summary((12, 8, 6, 4), ' b')}", iv.scaled(100.0),
+    return V.result(V.below(iv, CHANCE_BOUND), run.summary((12, 8, 6, 4), " b"), iv.scaled(100.0),
                     plot=_plot(run.dir))
 
 
@@ -156,7 +157,7 @@ def fig4_prog(run_dirs, out_dir) -> dict:
     if miss:
         return miss
     iv = V.bootstrap(run.at(ACC, 4), "mean digit accuracy at 4x programming noise (%)")
-    return V.result(V.above(iv, MOST), f"{_pct(iv)}; {run.summary((1, 2, 3, 4), 'x')}", iv.scaled(100.0),
+    return V.result(V.above(iv, MOST), run.summary((1, 2, 3, 4), "x"), iv.scaled(100.0),
                     plot=_plot(run.dir))
 
 
@@ -178,7 +179,8 @@ def fig4_read(run_dirs, out_dir) -> dict:
         return V.result(V.NOT_JUDGED, ours + "; missing: s000_fig4_prog (the comparison)", plot=_plot(run.dir))
     iv = V.paired(prog.at(ACC, 4), run.at(ACC, 4), "mean over chips of digit accuracy, programming minus read "
                   "noise at 4x (points)")
-    return V.result(V.above(iv, 0.0), f"{_pct(iv)}; read noise {ours}", iv.scaled(100.0), plot=_plot(run.dir))
+    ours = f"programming noise 4x: {prog.at(ACC, 4).mean():.1%}; read noise {ours}"
+    return V.result(V.above(iv, 0.0), ours, iv.scaled(100.0), plot=_plot(run.dir))
 
 
 def fig4_drift(run_dirs, out_dir) -> dict:
@@ -193,7 +195,7 @@ def fig4_drift(run_dirs, out_dir) -> dict:
     verdict = V.combine(V.above(blur, 0.0), V.below(shape, 0.05))
     xs = [x for x in (20, 100, 1000, 10000) if run.has(ACC, (x,))]
     shape_pts = shape.scaled(100.0, shape.what + " (points)")
-    ours = f"{blur.text('{:.2f}')}; {shape_pts.text('{:.1f}')}; {run.summary(xs, ' s')}"
+    ours = f"{blur.text('{:.2f}')}; {run.summary(xs, ' s')}"
     return V.result(verdict, ours, shape_pts, plot=_plot(run.dir))
 
 
@@ -205,7 +207,7 @@ def fig6(run_dirs, out_dir) -> dict:
     if miss:
         return miss
     iv = V.bootstrap(run.at(ACC, 3), "mean digit accuracy at 3-bit mu-law (%)")
-    ours = f"{_pct(iv)}; {run.summary((5, 4, 3, 2), ' b')}"
+    ours = run.summary((5, 4, 3, 2), " b")
     bound = V.job_config(run.dir, "").get("hardware", {}).get("adc", {}).get("bound")
     if bound is not None:
         ours += f"; ADC full scale +-{bound:g}"
@@ -231,7 +233,7 @@ def _digital_binomial(run: _Run, x: float, what: str) -> V.Interval:
     except (OSError, ValueError, KeyError, TypeError):
         n = 0
     acc = run.ref(ACC, x)
-    return V.binomial(int(round(acc * n)), n, what) if n and math.isfinite(acc) else V.binomial(0, 0, what)
+    return V.binomial(round(acc * n), n, what) if n and math.isfinite(acc) else V.binomial(0, 0, what)
 
 
 def fig7(run_dirs, out_dir) -> dict:
@@ -244,13 +246,15 @@ def fig7(run_dirs, out_dir) -> dict:
     run, miss = _need(run_dirs, sig, "input-noise sigma")
     if miss:
         return miss
-    d64 = _digital_binomial(run, 0.64, "digital digit accuracy at sigma 0.64")
-    d80 = _digital_binomial(run, 0.8, "digital digit accuracy at sigma 0.80")
+    d64 = _digital_binomial(run, 0.64, "digital digit accuracy at sigma 0.64 (%)")
+    d80 = _digital_binomial(run, 0.8, "digital digit accuracy at sigma 0.80 (%)")
     a64 = run.at(ACC, 0.64)
     gap = V.bootstrap(run.ref(ACC, 0.64) - a64.to_numpy(), "mean over chips of digital - analog digit accuracy "
                       "at sigma 0.64")
     verdict = V.combine(V.above(d64, MOST), V.below(d80, MOST), V.above(gap, 0.05))
     digital = ", ".join(f"{s:g}: {run.ref(ACC, s):.1%}" for s in sig)
+    noisy = ", ".join(f"{s:g}: {run.ref(ACC + '_noisy_input', s):.1%}" for s in sig)
     gap_pts = gap.scaled(100.0, gap.what + " (points)")
-    ours = f"{_pct(d64)}; {_pct(d80)}; {gap_pts.text('{:.1f}')}; digital by sigma {digital}; analog {run.summary(sig)}"
+    ours = (f"{_pct_images(d64)}; {_pct_images(d80)}; digital reconstruction by "
+            f"sigma {digital}; noisy inputs by sigma {noisy}; analog {run.summary(sig)}")
     return V.result(verdict, ours, gap_pts, plot=_plot(run.dir))

@@ -79,7 +79,7 @@ def fig8_adc(run_dirs, out_dir) -> dict:
     labels = _loss(df, "label_retention", 12, 6)
     masks = V.bootstrap(_series(df, "mask_iou", 6), "mean mask_iou at 6 bits")
     verdict = V.combine(V.above(labels, 0.0), V.below(masks, MISPLACED))
-    return _judged(d, verdict, f"{labels.text()}; {masks.text()}; {ours}", masks)
+    return _judged(d, verdict, f"{labels.text()}; {ours}", masks)
 
 
 def fig8_prog(run_dirs, out_dir) -> dict:
@@ -90,7 +90,7 @@ def fig8_prog(run_dirs, out_dir) -> dict:
         return miss
     m, lab = (pd.Series(_series(df, k, 1)) - _series(df, k, 2) for k in ("mask_iou", "label_retention"))
     iv = V.paired(m, lab, "mean over chips of mask_iou loss - label_retention loss, scale 1 -> 2")
-    return _judged(d, V.above(iv, 0.0), f"{iv.text()}; {ours}", iv)
+    return _judged(d, V.above(iv, 0.0), ours, iv)
 
 
 def fig8_read(run_dirs, out_dir) -> dict:
@@ -100,7 +100,7 @@ def fig8_read(run_dirs, out_dir) -> dict:
     if miss:
         return miss
     iv = _loss(df, "det_f1", 1, 4)
-    return _judged(d, V.below(iv, SMALL), f"{iv.text()}; {ours}", iv)
+    return _judged(d, V.below(iv, SMALL), ours, iv)
 
 
 def _drift(run_dirs, a: float, b: float) -> dict:
@@ -111,7 +111,7 @@ def _drift(run_dirs, a: float, b: float) -> dict:
         return miss
     labels, masks = _loss(df, "label_retention", a, b), _loss(df, "mask_iou", a, b)
     verdict = V.combine(V.above(labels, 0.0), V.below(masks, SMALL))
-    return _judged(d, verdict, f"{labels.text()}; {masks.text()}; {ours}", labels)
+    return _judged(d, verdict, f"{masks.text()}; {ours}", labels)
 
 
 def fig8_drift(run_dirs, out_dir) -> dict:
@@ -132,5 +132,5 @@ def fig10(run_dirs, out_dir) -> dict:
         return miss
     m, lab = (pd.Series(_series(df, k, 1.5)) - _series(df, k, 2.1) for k in ("mask_iou", "label_retention"))
     iv = V.paired(m, lab, "mean over chips of mask_iou loss - label_retention loss, 1.5 -> 2.1")
-    return _judged(d, V.above(iv, 0.0), f"{iv.text()}; {ours}", iv)
+    return _judged(d, V.above(iv, 0.0), ours, iv)
 
