@@ -10,7 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from aimcbench.runner.calibration import Calibrator, calibration_batches, hardware_overrides
+from aimcbench.runner.calibration import (
+    Calibrator,
+    calibration_batches,
+    hardware_overrides,
+)
 from aimcbench.sim import load_hardware, to_analog
 
 

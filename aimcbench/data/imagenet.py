@@ -109,7 +109,7 @@ class ImageNetBatches:
         self.samples, self.batch_size, self.resize, self.crop = samples, int(batch_size), resize, crop
 
     def __len__(self) -> int:
-        return -(-len(self.samples) // self.batch_size)
+        return (len(self.samples) + self.batch_size - 1) // self.batch_size
 
     def __iter__(self):
         for i in range(0, len(self.samples), self.batch_size):

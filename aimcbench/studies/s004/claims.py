@@ -24,8 +24,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from aimcbench.studies.verdict import (NOT_JUDGED, above, below, bootstrap, chip_values, combine, job_config, missing,
-                                       paired, result)
+from aimcbench.studies.verdict import (
+    NOT_JUDGED,
+    above,
+    below,
+    bootstrap,
+    chip_values,
+    combine,
+    job_config,
+    missing,
+    paired,
+    result,
+)
 
 MARGIN = 5.0     # points: the NaBN gain at the largest eta0 that counts as "a significant margin" (our reading)
 ROBUST = 5.0     # points: NaBN within this of the digital model at the largest eta0 (our reading)
