@@ -227,15 +227,16 @@ def gap(run_dirs: list[Path], out_dir: Path) -> dict:
 
 
 def three_bit(run_dirs: list[Path], out_dir: Path) -> dict:
-    """'the framework allows for a viable 3-bit ADC operation (93.8% accuracy)': mean chip accuracy of optimized
-    + NA-ReLU at 3 bits within 93.8 +- TOL_POINTS."""
+    """'the framework allows for a viable 3-bit ADC operation (93.8% accuracy)': the sentence claims what is
+    achievable, so we read it one-sided: mean chip accuracy of optimized + NA-ReLU at 3 bits above
+    93.8 - TOL_POINTS (our reading; the index prints the difference to 93.8 either way)."""
     _, long, plot_path = _prepare(run_dirs, out_dir)
     gone = "no accuracy in the s003_table runs" if long.empty else _need(long, [("optimized+narelu", 3)])
     if gone:
         return missing(gone, plot_path)
     iv = bootstrap(acc(long, "optimized+narelu", 3), "mean accuracy (%), optimized + NA-ReLU, 3-bit ADC")
     ours = "3 bits: " + ", ".join(f"{v} {acc(long, v, 3).mean():.2f}" for v in VARIANTS if len(acc(long, v, 3)))
-    return result(_agree(iv, STUDY["three_bit"]), ours, iv, STUDY["three_bit"], plot_path)
+    return result(above(iv, STUDY["three_bit"] - TOL_POINTS), ours, iv, STUDY["three_bit"], plot_path)
 
 
 def ablation(run_dirs: list[Path], out_dir: Path) -> dict:
