@@ -22,7 +22,7 @@ def test_run_plan_counts_points_chips_and_images():
 
 def test_plan_of_the_studies_composes_every_sweep(tmp_path, capsys):
     entries = [e for e in rp.load_manifests() if e["id"] in ("s001_fig2", "s004_table1")]
-    rows = P.plan(entries, "paper", tmp_path, [])
+    rows = P.plan(entries, "paper", tmp_path, [], rp.command_line)
     assert rows and not [r for r in rows if "error" in r]
     assert {r["id"] for r in rows} == {"s001_fig2", "s004_table1"}
     assert rp.main(["--plan", "--only", "s001_fig2", "--out", str(tmp_path)]) == 0

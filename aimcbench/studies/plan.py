@@ -80,6 +80,9 @@ def run_plan(args: list[str]) -> list[dict]:
         cfg = compose("sweep", job)
         points = point_configs(cfg)
         chips, n = int(cfg["mc"]["chips"]), cfg["eval"].get("n")
+        ds = cfg["dataset"]
+        if ds.get("name") == "images" and not ds.get("coco_images"):   # image files: as many as listed (default 1)
+            n = len(ds.get("paths") or [None])
         rows.append({"command": command, "job": " ".join(j for j in job if not j.startswith("hydra.")),
                      "model": cfg["model"].get("name") or cfg["model"].get("_target_"),
                      "dataset": cfg["dataset"].get("name") or cfg["dataset"].get("_target_"),
@@ -89,11 +92,10 @@ def run_plan(args: list[str]) -> list[dict]:
     return rows
 
 
-def plan(entries: list[dict], scale: str, out_root: Path, extra: list[str]) -> list[dict]:
+def plan(entries: list[dict], scale: str, out_root: Path, extra: list[str], command_line) -> list[dict]:
     """Rows of every selected entry's runs at ``scale`` (see :func:`run_plan`); an entry that cannot compose
-    gets a row naming the error, so one bad preset does not hide the rest."""
-    from aimcbench.studies.reproduce import command_line
-
+    gets a row naming the error, so one bad preset does not hide the rest. ``command_line``: reproduce's own
+    (passed in, so that this module does not import reproduce back)."""
     rows = []
     for entry in entries:
         overrides = list(entry.get(scale) or []) + list(extra)

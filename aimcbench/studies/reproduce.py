@@ -303,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.plan:
         from aimcbench.studies.plan import plan, print_plan
 
-        print_plan(plan([e for e in entries if not only or e["id"] in only], args.scale, out_root, args.extra))
+        print_plan(plan([e for e in entries if not only or e["id"] in only], args.scale, out_root, args.extra,
+                        command_line))
         return 0
     out_root.mkdir(parents=True, exist_ok=True)
     previous = _previous_rows(out_root)
