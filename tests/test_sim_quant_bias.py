@@ -93,7 +93,7 @@ def test_input_row_bias_gets_the_weights_noise_and_output_is_linear_in_x_and_one
 
 
 def test_input_row_bias_is_quantized_on_the_first_layers_grid():
-    mlp, first = _first_layer(h=500)
+    _, first = _first_layer(h=500)
     with torch.no_grad():
         first[2].weight[:, 4].uniform_(-1.5, 1.5)                 # the bias sets max|W|
     hw = load_hardware("weight_noise", ["weight_noise.alpha=0.0", "device.program_bits=2", "weight_noise.levels=pow2"])

@@ -17,8 +17,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aimcbench.studies.verdict import (FAILS, HOLDS, INCONCLUSIVE, NOT_JUDGED, Interval, above, below, bootstrap,
-                                       chip_values, combine, job_config, missing, paired, result, within)
+from aimcbench.studies.verdict import (
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    NOT_JUDGED,
+    Interval,
+    above,
+    below,
+    bootstrap,
+    chip_values,
+    combine,
+    job_config,
+    missing,
+    paired,
+    result,
+    within,
+)
 
 ALPHA = 0.4        # Figs. 2-3: the noise level of the comparisons (our choice; the study compares whole curves)
 BITS = 3           # Figs. 4-5: "even 3-bit quantization" (Section IV)
