@@ -146,6 +146,10 @@ def test_fig10_holds_fails_inconclusive(tmp_path):
     assert claims_curves.fig10(_fig10(tmp_path / "b", 0.69), out(tmp_path / "b"))["verdict"] == "does not hold"
     assert claims_curves.fig10(_fig10(tmp_path / "c", 0.5, n=20), out(tmp_path / "c"))["verdict"] == "inconclusive"
     assert claims_curves.fig10([tmp_path / "none"], tmp_path)["verdict"] == "not judged"
+    untrained = tmp_path / "d" / "s002_fig10" / "run0"
+    job(untrained / "i0", cfg(), {0.0: 0.015, 0.0156: (0.01, 0.005)})
+    res = claims_curves.fig10([untrained], out(tmp_path / "d"))
+    assert res["verdict"] == "not judged" and "chance" in res["ours"]
 
 
 # ---- verdict.compare (added for these checks) ----------------------------------------------------------------------

@@ -164,7 +164,8 @@ def fig10(run_dirs: list[Path], out_dir: Path) -> dict:
     """The 100-class task over variation (level-3 models, tiled pipeline). "Models are much more sensitive to
     variations across the board with significant accuracy degradation at as low as 2% variation": (a) the
     untrained model's p75 at the grid's point nearest 2 % is more than 5 points below no variation; (b) its relative
-    p75 loss there is larger than the 10-class model's of s002_fig5 (independent bootstrap: different models)."""
+    p75 loss there is larger than the 10-class model's of s002_fig5 (independent bootstrap: different models).
+    Not judged when the model is no better than twice chance without variation (it learned nothing to lose)."""
     by = by_injection(run_dirs[0]) if run_dirs else {}
     if 0.0 not in by:
         return missing("the injection-0 job")
@@ -178,6 +179,10 @@ def fig10(run_dirs: list[Path], out_dir: Path) -> dict:
     z100 = no_variation_acc(base)[0]
     if not math.isfinite(z100):
         return missing("the point without variation", plot)
+    chance = 1.0 / float(_get(base["config"], "model.num_classes", 100))
+    if z100 <= 2 * chance:  # a model that learned nothing has no accuracy to lose: nothing to judge
+        return missing(f"a trained 100-class model (no-variation accuracy {PTS * z100:.1f} %, chance "
+                       f"{PTS * chance:.0f} %)", plot)
     iv = p75_diff(values(base, v), values(base, 0.0), f"(a) untrained p75 at {v:g} - at 0")
     parts = [part(iv.what, iv, below(iv, -SEVERE_PTS))]
     ten = by_injection(out_dir.parent / "s002_fig5" / "run0").get(0.0)
