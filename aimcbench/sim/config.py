@@ -1,7 +1,7 @@
 """Typed hardware settings for the simulator, and their validation.
 
-The dataclasses below are the schema; the YAML profiles under ``configs/hardware/`` are the one home of
-defaults (the dataclasses deliberately have none). Every field carries its documentation in
+The dataclasses below are the schema, and their defaults are the exact chip (the ``ideal`` profile); every
+profile under ``configs/hardware/`` states only how it differs. Every field carries its documentation in
 ``metadata["doc"]`` and, where it applies, the allowed choices or numeric range, so that validation can
 name the key and say what is allowed in one line.
 """
@@ -19,28 +19,7 @@ from typing import Any, Optional
 import yaml
 
 
-class ConfigError(ValueError):
-    """A bad hardware setting; ``key`` is the dotted key, ``str()`` is one line naming it."""
-
-    def __init__(self, key: str, message: str):
-        self.key = key
-        super().__init__(f"{key}: {message}")
-
-
-_NO_DEFAULT = dataclasses.MISSING
-
-
-def _f(doc: str, choices: tuple | None = None, lo: float | None = None, hi: float | None = None,
-       lo_open: bool = False, default: Any = _NO_DEFAULT, factory: Any = _NO_DEFAULT,
-       check: Any = None) -> Any:
-    """A schema field: its doc string, its default (``default``, or ``factory`` for lists, mappings and nested
-    settings) and what values are allowed (choices, a numeric range, or ``check(value) -> str | None`` returning
-    what is allowed when the value is not). The defaults of the hardware settings are the ``ideal`` profile:
-    exact weights and converters; every packaged profile (``configs/hardware/*.yaml``) states only how it differs."""
-    meta = {"doc": doc, "choices": choices, "lo": lo, "hi": hi, "lo_open": lo_open, "check": check}
-    if factory is not _NO_DEFAULT:
-        return field(default_factory=factory, metadata=meta)
-    return field(default=default, metadata=meta)
+from .fields import _NO_DEFAULT, ConfigError, _f  # noqa: F401 - re-exported: the settings' public names
 
 
 @dataclass
