@@ -112,3 +112,28 @@ def test_calibrated_full_scale_reads_below_8_bits(bits):
 def test_calibrate_without_batchnorm_or_calibrated_adc_still_refuses():
     with pytest.raises(RuntimeError, match="calibrated_max"):
         to_analog(_net(), load_hardware("crossbar"), chips=1).calibrate([_inputs(4, 1)])
+
+
+def test_a_sweep_calibrates_the_full_scale_itself(tmp_path):
+    """`aimc sweep hardware.adc.full_scale=calibrated_max` sets each layer's full scale from training images
+    (no per-layer profile needed): no uncalibrated-bound notice, and at 4 bits the chips keep most of the digital
+    accuracy where the worst-case bound 128 reads zero."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    def run(name, *extra):
+        out = tmp_path / name
+        proc = subprocess.run([sys.executable, "-m", "aimcbench", "sweep", "model=mlp3", "dataset=synthetic",
+                               "train=quick", "hardware=crossbar", "sweep=adc_bits", "sweep.values=[4]",
+                               "mc.chips=2", "eval.n=128", "threads=1", "progress=off", f"hydra.run.dir={out}",
+                               *extra], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        t = pd.read_csv(out / "percentiles.csv")
+        return proc.stdout + proc.stderr, float(t["mean"].iloc[0]), float(t["digital"].iloc[0])
+
+    log, acc_cal, digital = run("cal", "hardware.adc.full_scale=calibrated_max")
+    assert "keep adc.bound" not in log
+    _, acc_worst, _ = run("worst")
+    assert acc_cal > max(acc_worst + 0.2, 0.7 * digital), (acc_cal, acc_worst, digital)

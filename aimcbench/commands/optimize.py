@@ -19,7 +19,9 @@ from omegaconf import DictConfig
 from ._common import UsageError, check_config, exits_on_user_error, plain
 
 HEADER = "# Written by `aimc optimize` (study 003): the {base} profile with per-layer [g_min, g_max] and ADC full scale\n" \
-         "# minimizing the closed-form output MSE at adc.bits = {bits}. Full scales in uA: {fs}\n"
+         "# {how} at adc.bits = {bits}. Full scales in uA: {fs}\n"
+HOW = {"fixed": "minimizing the closed-form output MSE",
+       "calibrated_max": "naive: g range at the device limits, full scale at the largest output on the calibration inputs"}
 
 
 def check_optimize(data: dict, hw) -> list:
@@ -84,7 +86,8 @@ def write_profiles(base: dict, rows: list[dict], out_dir: Path, name: str) -> li
         hardware_from_dict(prof)  # what we write must load
         path = out_dir / "hardware" / f"{name}_b{bits}.yaml"
         fs = ", ".join(f"{r['layer']} {r['fs_uA']:.2f}" for r in sel)
-        path.write_text(HEADER.format(base=base["name"], bits=bits, fs=fs) + yaml.safe_dump(prof, sort_keys=False))
+        how = HOW.get((base.get("adc") or {}).get("full_scale", "fixed"), HOW["fixed"])
+        path.write_text(HEADER.format(base=base["name"], bits=bits, fs=fs, how=how) + yaml.safe_dump(prof, sort_keys=False))
         paths.append(path)
     return paths
 

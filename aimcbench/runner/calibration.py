@@ -28,15 +28,30 @@ class Batches:
             yield b[0] if isinstance(b, tuple) else b
 
 
+def needs_adc_calibration(cfg: dict) -> bool:
+    """True when a layer's ADC full scale is to be set from data in this sweep (study 003's naive mapping:
+    ``adc.full_scale: calibrated_max`` without a per-layer ``adc_bound``, at any point of the sweep)."""
+    from aimcbench.config.points import point_configs
+
+    for point in point_configs(cfg):
+        hw = point.get("hardware") or {}
+        if (hw.get("adc") or {}).get("full_scale") == "calibrated_max":
+            per_layer = hw.get("per_layer") or {}
+            if not per_layer or any("adc_bound" not in (v or {}) for v in per_layer.values()):
+                return True
+    return False
+
+
 def calibration_batches(cfg: dict) -> Optional[Batches]:
-    """Training images for noise-aware batch norm in eval.batch_size batches, or None when off.
+    """Training images for noise-aware batch norm and for data-set ADC full scales (``adc.full_scale:
+    calibrated_max``) in eval.batch_size batches, or None when neither is asked for.
 
     calib_pass: the whole training split (ImageNet: decoded one batch at a time); otherwise a seeded random
     subset (seed mc.seed) of calib_batches x eval.batch_size images, the same for every point and chip."""
     from aimcbench.data import load_from_config
 
     mit = cfg.get("mitigation") or {}
-    if not mit.get("nabn"):
+    if not mit.get("nabn") and not needs_adc_calibration(cfg):
         return None
     bs = int(cfg["eval"]["batch_size"])
     limit = None if mit.get("calib_pass") else int(mit.get("calib_batches", 20)) * bs

@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -45,7 +46,7 @@ from .contract import (
     stored_point_meta,
     write_point,
 )
-from .calibration import Calibrator, calibration_batches
+from .calibration import Calibrator, calibration_batches, needs_adc_calibration
 from .points import axis_entries, point_configs
 from .provenance import (
     data_provenance,
@@ -260,6 +261,8 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
     meta["data"] = data_provenance(cfg, data, meta.get("dataset_used"), log)
     meta["n_test"] = meta["data"]["n_test"]
     calib = calibration_batches(cfg)
+    adc_calib = calib if needs_adc_calibration(cfg) else None  # study 003 naive mapping: full scales from data
+    calib = calib if (cfg.get("mitigation") or {}).get("nabn") else None
     if calib is not None and not has_batchnorm(model):
         log(f"aimc: mitigation.nabn: model {model_label(cfg['model'])} has no batch norm; evaluated without "
             "calibration")
@@ -290,8 +293,13 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
             bar.set_postfix_str(f"{sweep['key']}={axis_label}")
             hw = hardware_from_dict(pcfg["hardware"])
             pmc = pcfg["mc"]  # a sweep may vary mc.* too (e.g. a seed sweep)
-            amodel = to_analog(model, hw, chips=int(pmc["chips"]), seed=int(pmc["seed"]), nabn=calib is not None,
-                               max_memory_gb=sim_budget_gb(pcfg))  # mc.max_memory_gb less data, model and rows
+            with warnings.catch_warnings():  # the uncalibrated-full-scale notice: calibrated right below
+                warnings.filterwarnings("ignore", message=".*adc.full_scale calibrated_max")
+                amodel = to_analog(model, hw, chips=int(pmc["chips"]), seed=int(pmc["seed"]),
+                                   nabn=calib is not None,
+                                   max_memory_gb=sim_budget_gb(pcfg))  # mc.max_memory_gb less data, model and rows
+            if adc_calib is not None and hw.adc.full_scale == "calibrated_max":
+                amodel.calibrate_adc([x.to(device) for x in adc_calib])  # same bounds for every chip
             if calib is not None:  # study 004 Algorithm 1, per chip (runner/calibration.py)
                 calibrator = calibrator or Calibrator(cfg, calib, device, sim_budget_gb(pcfg))
                 calibrator(amodel, model, pcfg)
