@@ -15,13 +15,17 @@ import yaml
 
 
 def write_run(run_dir: Path, axis: str, points: list[dict], config: dict | None = None,
-              data_source: str = "full") -> Path:
+              data_source: str = "full", n_test: int | None = None) -> Path:
     """Write one run dir. ``points``: [{"x": axis value, "label": str (optional),
-    "chips": {metric: per-chip values}, "digital": {metric: value}}]. Returns ``run_dir``."""
+    "chips": {metric: per-chip values}, "digital": {metric: value}}]; ``n_test``: test images per chip (meta.json).
+    Returns ``run_dir``."""
     run_dir = Path(run_dir)
     (run_dir / "points").mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config or {}))
-    (run_dir / "meta.json").write_text(json.dumps({"data": {"name": "mnist", "source": data_source}}))
+    meta = {"data": {"name": "mnist", "source": data_source}}
+    if n_test is not None:
+        meta["n_test"] = n_test
+    (run_dir / "meta.json").write_text(json.dumps(meta))
     rows = []
     for i, p in enumerate(points):
         x = float(p["x"])

@@ -10,7 +10,7 @@ from tests.fabricate_runs import chips, write_run
 DIGITAL = 0.98
 
 
-def _grid(root: Path, depth: int, sizes, layer_sets, xs, err, n=40, std=0.2, axis="k"):
+def _grid(root: Path, depth: int, sizes, layer_sets, xs, err, n=40, std=0.2, axis="k", n_test=None):
     """One -m grid: a job per (size, layer set); ``err(size, layers, x)`` is the mean error increase in points
     (over DIGITAL), each chip drawn with ``std`` points around it."""
     k = 0
@@ -20,7 +20,7 @@ def _grid(root: Path, depth: int, sizes, layer_sets, xs, err, n=40, std=0.2, axi
             pts = [{"x": x, "chips": {"accuracy": DIGITAL - chips(err(size, name, x), std, n, seed=k) / 100},
                     "digital": {"accuracy": DIGITAL}} for x in xs]
             cfg = {"model": {"hidden": [size] * (depth - 1)}, "hardware": {"layers": {"indices": idx}}}
-            write_run(root / str(k), axis, pts, cfg)
+            write_run(root / str(k), axis, pts, cfg, n_test=n_test)
             k += 1
     return root
 
@@ -66,14 +66,14 @@ def test_fig3_compares_the_last_layer_of_both_depths(tmp_path, last3, last2, n, 
 BITS = [8, 4, 3, 2]
 
 
-def _quant(root, depth, last, first_small, first_large, n=40, std=0.0, sizes=(100, 500)):
+def _quant(root, depth, last, first_small, first_large, n=40, std=0.0, sizes=(100, 500), n_test=None):
     def err(size, layers, bits):
         if bits > 3:
             return 0.0
         scale = 1.0 if bits == 3 else 3.0
         first = first_small if size == min(sizes) else first_large
         return scale * {"first": first, "last": last, "all": first + last}[layers]
-    return _grid(root, depth, sizes, [[0], [depth - 1], None], BITS, err, n, std)
+    return _grid(root, depth, sizes, [[0], [depth - 1], None], BITS, err, n, std, n_test=n_test)
 
 
 @pytest.mark.parametrize("last, small, large, n, std, verdict", [
@@ -110,3 +110,15 @@ def test_fig5_adds_the_prior_layer_comparison(tmp_path, first2_small, std, verdi
     res = claims.fig5([run0, run1, run2], tmp_path / "out")
     assert res["verdict"] == verdict and "adding a layer" in res["ours"]
     assert claims.fig5([run0, run1], tmp_path / "out")["verdict"] == "holds"   # without run2: Fig. 4's parts only
+
+
+@pytest.mark.parametrize("n_test, verdict", [(None, "does not hold"), (2000, "inconclusive"), (200000, "does not hold")])
+def test_fig4_identical_chips_get_the_test_sets_sampling_error(tmp_path, n_test, verdict):
+    """Quantization alone makes 40 identical chips: the chip interval has zero width, so the interval's floor is
+    the test set's sampling error. +1.2 points at 3 bits on the last layer (bound < 1): on 2,000 images that is
+    within sampling error (half-width ~1.0 point), on 200,000 it is not."""
+    run0 = _quant(tmp_path / "run0", 2, 1.2, 3.0, 1.5, n_test=n_test)
+    res = claims.fig4([run0], tmp_path / "out")
+    assert res["verdict"] == verdict, res["ours"]
+    if n_test == 2000:
+        assert res["hi"] - res["lo"] > 1.5

@@ -82,3 +82,21 @@ def test_chip_values_reads_jobs_and_single_runs(tmp_path):
     df = V.chip_values(tmp_path / "multi", "accuracy")
     assert sorted(set(df["job"])) == ["0", "1"] and V.job_config(tmp_path / "multi", "1") == {"job": 1}
     assert V.chip_values(tmp_path / "none").empty
+
+
+def test_diff_halfwidth_covers_the_test_set_error_of_a_difference():
+    # Two classifiers on the same n images, errors 3 % and 2 %, agreeing on most images (correlated, as an analog
+    # chip and its digital model are). Over 2,000 fresh test sets the +-half-width around the observed difference
+    # must cover the true difference (0.01) at least 95 % of the time (it is conservative: usually more).
+    rng = np.random.default_rng(3)
+    n, covered = 2000, 0
+    for _ in range(2000):
+        u = rng.random(n)
+        e_dig, e_ana = u < 0.02, u < 0.03          # the analog errs on every image the digital does, and 1 % more
+        d = e_ana.mean() - e_dig.mean()
+        covered += abs(d - 0.01) <= V.diff_halfwidth(e_ana.mean(), e_dig.mean(), n)
+    assert covered / 2000 >= 0.95
+    iv = V.with_test_floor(V.Interval(0.01, 0.01, 0.01, 40, "d"), 0.005)
+    assert (iv.lo, iv.hi) == (0.005, 0.015) and "floor" in iv.method
+    wide = V.Interval(0.0, -1.0, 1.0, 40, "d")
+    assert V.with_test_floor(wide, 0.005) is wide

@@ -107,6 +107,28 @@ def binomial(k: int, n: int, what: str) -> Interval:
     return Interval(k / n, float(ci.low), float(ci.high), int(n), what, "Clopper-Pearson")
 
 
+def diff_halfwidth(e1: float, e2: float, n_images: int) -> float:
+    """Half-width (95 %) of the test-set sampling error of e1 - e2, two error rates (fractions) measured on the SAME
+    ``n_images`` test images. Conservative without per-image results: the images on which the two disagree are at
+    most e1 + e2 of them, so var(e1 - e2) <= (e1 + e2) / n."""
+    if n_images <= 0:
+        return math.inf
+    return 1.959964 * math.sqrt(max(e1 + e2, 1.0 / n_images) / n_images)
+
+
+def with_test_floor(iv: Interval, half_width: float) -> Interval:
+    """``iv`` widened to at least +-``half_width`` around its value.
+
+    The bootstrap over chips sees only the chip-to-chip spread, and every chip is tested on the same images: where
+    the chips hardly differ (quantization alone draws nothing random, so its 40 chips are identical) the chip
+    interval has (nearly) zero width although another test set would move the statistic. The test set's own
+    sampling error (:func:`diff_halfwidth`) is then the floor of the interval."""
+    if not math.isfinite(iv.value) or iv.hi - iv.lo >= 2 * half_width:
+        return iv
+    return Interval(iv.value, min(iv.lo, iv.value - half_width), max(iv.hi, iv.value + half_width), iv.n, iv.what,
+                    iv.method + " + test-set floor")
+
+
 def _enough(iv: Interval, verdict: str) -> str:
     if not math.isfinite(iv.value) or iv.n == 0:
         return NOT_JUDGED
@@ -213,6 +235,17 @@ def at(df: pd.DataFrame, axis_value: float, job: str | None = None) -> pd.Series
     if job is not None:
         sel &= df["job"] == job
     return df[sel].set_index("chip")["value"].astype(float)
+
+
+def job_meta(root: Path, job: str) -> dict:
+    """The meta.json of one job below ``root`` ("" for a single run); {} when missing."""
+    import json
+
+    path = (Path(root) / job if job else Path(root)) / "meta.json"
+    try:
+        return json.loads(path.read_text()) or {}
+    except (OSError, ValueError):
+        return {}
 
 
 def job_config(root: Path, job: str) -> dict:

@@ -28,10 +28,13 @@ from aimcbench.studies.verdict import (
     bootstrap,
     chip_values,
     combine,
+    diff_halfwidth,
     job_config,
+    job_meta,
     missing,
     paired,
     result,
+    with_test_floor,
     within,
 )
 
@@ -49,7 +52,7 @@ def grid_chips(root: Path) -> pd.DataFrame:
     ``size`` is the first hidden width, ``depth`` the number of Linear layers, ``layers`` the layer-set name
     ("first", "second", "third", "last" or "all"); ``error`` = 100 (1 - accuracy), ``excess`` = the error minus
     the digital network's error at that point."""
-    cols = ["job", "size", "depth", "layers", "x", "chip", "error", "excess"]
+    cols = ["job", "size", "depth", "layers", "x", "chip", "error", "excess", "n_test"]
     df = chip_values(Path(root), "accuracy")
     if df.empty:
         return pd.DataFrame(columns=cols)
@@ -67,7 +70,8 @@ def grid_chips(root: Path) -> pd.DataFrame:
         rows.append(pd.DataFrame({"job": job, "size": int(hidden[0]), "depth": depth, "layers": layers,
                                   "x": g["axis_value"].astype(float), "chip": g["chip"].astype(int),
                                   "error": 100 * (1 - g["value"].astype(float)),
-                                  "excess": 100 * (g["digital"].astype(float) - g["value"].astype(float))}))
+                                  "excess": 100 * (g["digital"].astype(float) - g["value"].astype(float)),
+                                  "n_test": int(job_meta(Path(root), job).get("n_test") or 0)}))
     return pd.concat(rows, ignore_index=True)[cols] if rows else pd.DataFrame(columns=cols)
 
 
@@ -196,23 +200,42 @@ def loglog_slope(df: pd.DataFrame, size: int, layers: str) -> float:
     return float(np.polyfit(np.log10(g["x"][use]), np.log10(excess[use]), 1)[0])
 
 
+def _floor(df: pd.DataFrame, size: int, layers: str, depth: int | None = None) -> float:
+    """Test-set half-width (points) of one job's error increase over digital at BITS bits: the chips of a
+    quantization-only grid are identical, so the test images are the only source of uncertainty (verdict.
+    diff_halfwidth: the analog and digital error rates on the same images)."""
+    sel = (df["size"] == size) & (df["layers"] == layers) & np.isclose(df["x"], BITS)
+    if depth is not None:
+        sel &= df["depth"] == depth
+    g = df[sel]
+    if g.empty or int(g["n_test"].iloc[0]) <= 0:
+        return 0.0
+    e, d = g["error"].mean() / 100, (g["error"] - g["excess"]).mean() / 100
+    return 100 * diff_halfwidth(e, d, int(g["n_test"].iloc[0]))
+
+
 def quant_parts(df: pd.DataFrame) -> list[tuple[str, Interval | None, str | None]]:
     """The parts of Section IV's claim on one grid at BITS bits, in points (error increase over digital):
     the last layer alone < INSENSITIVE at every size; the first layer alone >= DEGRADE at the smallest size; the
-    first layer alone costs less at the largest size than at the smallest."""
+    first layer alone costs less at the largest size than at the smallest. Each interval is at least as wide as
+    the test set's sampling error (:func:`_floor`)."""
     sizes = sorted(df["size"].unique())
     parts = []
     for size in sizes:
         a = _chips_at(df, size, "last", BITS, col="excess")
-        iv = bootstrap(a, f"last layer at {BITS} bits, error increase (points)") if len(a) else None
+        iv = (with_test_floor(bootstrap(a, f"last layer at {BITS} bits, error increase (points)"),
+                              _floor(df, size, "last")) if len(a) else None)
         parts.append((f"last N={size}", iv, below(iv, INSENSITIVE) if iv else None))
     small, large = sizes[0], sizes[-1]
     a = _chips_at(df, small, "first", BITS, col="excess")
-    iv = bootstrap(a, f"first layer at {BITS} bits, error increase (points)") if len(a) else None
+    iv = (with_test_floor(bootstrap(a, f"first layer at {BITS} bits, error increase (points)"),
+                          _floor(df, small, "first")) if len(a) else None)
     parts.append((f"first N={small}", iv, above(iv, DEGRADE) if iv else None))
     if large != small:
         a, b = (_chips_at(df, n, "first", BITS, col="excess") for n in (large, small))
         iv = paired(a, b, f"first-layer cost N={large} minus N={small} (points)") if len(a) and len(b) else None
+        if iv is not None:  # two independent-ish test-set errors: the half-widths add (conservative)
+            iv = with_test_floor(iv, _floor(df, large, "first") + _floor(df, small, "first"))
         parts.append((f"first N={large} - N={small}", iv, below(iv, 0.0) if iv else None))
     return parts
 
@@ -248,6 +271,8 @@ def _prior_layers(df3: pd.DataFrame, df2: pd.DataFrame) -> tuple[str | None, str
     for size in sorted(df3["size"].unique()):
         iv = _diff(df3, df2, size, "first", "first", BITS, "first-layer cost 3-layer minus 2-layer (points)",
                    col="excess", depth_a=3, depth_b=2) if not df2.empty else None
+        if iv is not None:
+            iv = with_test_floor(iv, _floor(df3, size, "first", 3) + _floor(df2, size, "first", 2))
         parts.append((f"N={size}", iv, within(iv, -SAME, SAME) if iv else None))
     verdict, text, key = _judge(parts)
     return (verdict if key is not None else None), (text or "2-layer jobs missing")
