@@ -33,7 +33,7 @@ def needs_adc_calibration(cfg: dict) -> bool:
     ``adc.full_scale: calibrated_max`` without a per-layer ``adc_bound``, at any point of the sweep)."""
     from aimcbench.config.points import point_configs
 
-    for point in point_configs(cfg):
+    for point in (point_configs(cfg) if cfg.get("sweep") else [cfg]):
         hw = point.get("hardware") or {}
         if (hw.get("adc") or {}).get("full_scale") == "calibrated_max":
             per_layer = hw.get("per_layer") or {}
