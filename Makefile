@@ -32,9 +32,10 @@ docs:  ## API documentation from the docstrings -> site/ (mkdocs build --strict;
 demo:  ## MLP on MNIST, PCM chips, ADC-bits sweep -> results/demo (table + plots)
 	$(PYTHON) -m aimcbench sweep hardware=pcm sweep=adc_bits hydra.run.dir=results/demo
 
-# Every figure/table of the studies: the manifests configs/paper/*.yaml -> results/paper/<id>/ and
-# results/paper/index.md. SCALE=quick (default) reduces chips and test images; SCALE=paper uses the studies'
-# settings. Reruns skip finished points. ONLY=id1,id2 runs some entries; ARGS passes more options.
+# Every figure/table of the studies: the manifests aimcbench/studies/<id>/manifest*.yaml -> results/paper/<id>/ and
+# results/paper/index.md (claim, statistic with interval, departures, verdict). SCALE=quick (default): 40 chips, fewer
+# test images and grid points; SCALE=paper uses the studies' settings and data (--plan prints what it runs).
+# Reruns skip finished points. ONLY=id1,id2 runs some entries; ARGS passes more options.
 ONLY ?=
 ARGS ?=
 
