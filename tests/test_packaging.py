@@ -115,6 +115,6 @@ def test_installed_wheel_runs_from_an_empty_directory(wheel_env):
     # The studies' presets resolve through the search-path plugin of the installed wheel.
     preset = _run([*command("sweep"), "experiment=s000_fig6", "--cfg", "job"], work, env)
     assert preset.returncode == 0, preset.stderr[-3000:]
-    assert "bound: 4.0" in preset.stdout and "chips: 40" in preset.stdout, preset.stdout[-2000:]
+    assert "hardware.adc.quantizer=mulaw" in preset.stdout and "chips: 40" in preset.stdout, preset.stdout[-2000:]
 
     assert sorted(p.name for p in work.iterdir()) == ["run"], "a command wrote outside hydra.run.dir"
