@@ -6,7 +6,9 @@
 
 Prints one row per model: digital forward seconds, batched seconds per chip, ratio to digital (aihwkit: 6-11 on a
 2-core CPU), one-chip-at-a-time seconds per chip, the speed-up of batching, and images per second: digital, and
-per chip (a chip's share of the batched pass).
+per chip (a chip's share of the batched pass); the ATen operators one forward of programmed chips dispatches with
+2 and with 8 chips (each at least one kernel launch on a GPU: flat in the chips is issue 15's goal) and the peak
+memory (GPU allocator, else the process's peak RSS).
 """
 
 from __future__ import annotations
@@ -66,6 +68,32 @@ def _time(fn, repeat: int, sync) -> float:
     return best
 
 
+def dispatched_ops(fn) -> int:
+    """The number of ATen operators one call of ``fn`` dispatches (each is one kernel launch on a GPU, or more):
+    the figure issue 15 wants flat in the number of chips and of row arrays."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Count.n += 1
+            return func(*args, **(kwargs or {}))
+
+    with Count():
+        fn()
+    return Count.n
+
+
+def peak_memory_mb(device: str) -> float:
+    """Peak GPU memory allocated (CUDA), else the process's peak resident set size, in MB."""
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def bench(name: str, profile: str, overrides: list[str], chips: int, loop_chips: int, batch: int | None,
           device: str, repeat: int) -> dict:
     build, shape, default_batch = MODELS[name]
@@ -81,8 +109,15 @@ def bench(name: str, profile: str, overrides: list[str], chips: int, loop_chips:
         t_batched = _time(lambda: am(x), repeat, sync) / chips
         singles = [to_analog(model, hw, chips=[k], seed=0, device=device) for k in range(loop_chips)]
         t_loop = _time(lambda: [s(x) for s in singles], max(1, repeat // 2), sync) / loop_chips
+        x1 = x[: min(8, x.shape[0])]
+        ops = {}
+        for k in (2, 8):  # a second forward of programmed chips: what every later read costs
+            am_k = to_analog(model, hw, chips=k, seed=0, device=device)
+            am_k(x1)
+            ops[k] = dispatched_ops(lambda: am_k(x1))
     return dict(model=name, batch=batch, digital_s=t_digital, per_chip_s=t_batched, ratio=t_batched / t_digital,
-                loop_per_chip_s=t_loop, speedup=t_loop / t_batched)
+                loop_per_chip_s=t_loop, speedup=t_loop / t_batched, ops2=ops[2], ops8=ops[8],
+                peak_mb=peak_memory_mb(device))
 
 
 def main() -> None:
@@ -98,12 +133,13 @@ def main() -> None:
     a = p.parse_args()
     print(f"device={a.device} threads={torch.get_num_threads()} profile={a.profile} {' '.join(a.set)} chips={a.chips}")
     print(f"{'model':8s} {'batch':>6s} {'digital s':>10s} {'s/chip':>10s} {'x digital':>10s} "
-          f"{'loop s/chip':>12s} {'batching speed-up':>18s} {'digital img/s':>14s} {'img/s/chip':>11s}")
+          f"{'loop s/chip':>12s} {'batching speed-up':>18s} {'digital img/s':>14s} {'img/s/chip':>11s} "
+          f"{'ops/fwd 2 chips':>15s} {'ops/fwd 8 chips':>15s} {'peak MB':>8s}")
     for name in a.models.split(","):
         r = bench(name, a.profile, a.set, a.chips, a.loop_chips, a.batch, a.device, a.repeat)
         print(f"{r['model']:8s} {r['batch']:6d} {r['digital_s']:10.4f} {r['per_chip_s']:10.4f} {r['ratio']:10.2f} "
               f"{r['loop_per_chip_s']:12.4f} {r['speedup']:18.2f} {r['batch'] / r['digital_s']:14.1f} "
-              f"{r['batch'] / r['per_chip_s']:11.1f}")
+              f"{r['batch'] / r['per_chip_s']:11.1f} {r['ops2']:15d} {r['ops8']:15d} {r['peak_mb']:8.0f}")
 
 
 if __name__ == "__main__":
