@@ -299,7 +299,8 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
                                    nabn=calib is not None,
                                    max_memory_gb=sim_budget_gb(pcfg))  # mc.max_memory_gb less data, model and rows
             if adc_calib is not None and hw.adc.full_scale == "calibrated_max":
-                amodel.calibrate_adc([x.to(device) for x in adc_calib])  # same bounds for every chip
+                # same bounds for every chip; a generator, so a pass over a whole training split stays streamed
+                amodel.calibrate_adc(x.to(device) for x in adc_calib)
             if calib is not None:  # study 004 Algorithm 1, per chip (runner/calibration.py)
                 calibrator = calibrator or Calibrator(cfg, calib, device, sim_budget_gb(pcfg))
                 calibrator(amodel, model, pcfg)

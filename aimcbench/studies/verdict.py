@@ -18,6 +18,7 @@ Every interval is seeded (same numbers, same interval, bit for bit).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,16 +44,17 @@ class Interval:
     n: int         #: chips (or trials) behind it
     what: str      #: what the statistic is, e.g. "mean accuracy drop (points)"
     method: str = "bootstrap"  #: how the interval was made
+    unit: str = "chips"  #: what ``n`` counts ("chips"; "test images" for a proportion over the test set)
 
     def text(self, fmt: str = "{:.3f}") -> str:
         """``what value [lo, hi] (n chips, method 95 %)``."""
         return (f"{self.what} {fmt.format(self.value)} [{fmt.format(self.lo)}, {fmt.format(self.hi)}] "
-                f"({self.n} chips, {self.method} {LEVEL:.0%})")
+                f"({self.n} {self.unit}, {self.method} {LEVEL:.0%})")
 
     def scaled(self, factor: float, what: str | None = None) -> "Interval":
         """The same interval in other units (e.g. x100 for percentage points); a negative factor swaps the ends."""
         lo, hi = sorted((self.lo * factor, self.hi * factor))
-        return Interval(self.value * factor, lo, hi, self.n, what or self.what, self.method)
+        return dataclasses.replace(self, value=self.value * factor, lo=lo, hi=hi, what=what or self.what)
 
 
 def _stat_fn(stat: str | Callable[[np.ndarray], float]) -> Callable[[np.ndarray], float]:
@@ -97,14 +99,15 @@ def paired(a: pd.Series | dict, b: pd.Series | dict, what: str, stat: str | Call
     return bootstrap((a[common] - b[common]).to_numpy(), what, stat, seed)
 
 
-def binomial(k: int, n: int, what: str) -> Interval:
-    """A proportion k/n with its exact (Clopper-Pearson) interval, e.g. the share of chips above a bound."""
+def binomial(k: int, n: int, what: str, unit: str = "chips") -> Interval:
+    """A proportion k/n with its exact (Clopper-Pearson) interval, e.g. the share of chips above a bound
+    (``unit``: what n counts, e.g. "test images")."""
     from scipy.stats import binomtest
 
     if n <= 0:
-        return Interval(math.nan, math.nan, math.nan, 0, what, "Clopper-Pearson")
+        return Interval(math.nan, math.nan, math.nan, 0, what, "Clopper-Pearson", unit)
     ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=LEVEL, method="exact")
-    return Interval(k / n, float(ci.low), float(ci.high), int(n), what, "Clopper-Pearson")
+    return Interval(k / n, float(ci.low), float(ci.high), int(n), what, "Clopper-Pearson", unit)
 
 
 def diff_halfwidth(e1: float, e2: float, n_images: int) -> float:
@@ -125,8 +128,8 @@ def with_test_floor(iv: Interval, half_width: float) -> Interval:
     sampling error (:func:`diff_halfwidth`) is then the floor of the interval."""
     if not math.isfinite(iv.value) or iv.hi - iv.lo >= 2 * half_width:
         return iv
-    return Interval(iv.value, min(iv.lo, iv.value - half_width), max(iv.hi, iv.value + half_width), iv.n, iv.what,
-                    iv.method + " + test-set floor")
+    return dataclasses.replace(iv, lo=min(iv.lo, iv.value - half_width), hi=max(iv.hi, iv.value + half_width),
+                               method=iv.method + " + test-set floor")
 
 
 def _enough(iv: Interval, verdict: str) -> str:
@@ -237,26 +240,27 @@ def at(df: pd.DataFrame, axis_value: float, job: str | None = None) -> pd.Series
     return df[sel].set_index("chip")["value"].astype(float)
 
 
+def _job_file(root: Path, job: str, name: str, parse) -> dict:
+    """``parse`` of one job's file ``name`` below ``root`` ("" for a single run); {} when missing or unreadable."""
+    path = (Path(root) / job if job else Path(root)) / name
+    try:
+        return parse(path.read_text()) or {}
+    except (OSError, ValueError):
+        return {}
+
+
 def job_meta(root: Path, job: str) -> dict:
     """The meta.json of one job below ``root`` ("" for a single run); {} when missing."""
     import json
 
-    path = (Path(root) / job if job else Path(root)) / "meta.json"
-    try:
-        return json.loads(path.read_text()) or {}
-    except (OSError, ValueError):
-        return {}
+    return _job_file(root, job, "meta.json", json.loads)
 
 
 def job_config(root: Path, job: str) -> dict:
     """The composed config.yaml of one job below ``root`` ("" for a single run)."""
     import yaml
 
-    path = (Path(root) / job if job else Path(root)) / "config.yaml"
-    try:
-        return yaml.safe_load(path.read_text()) or {}
-    except (OSError, ValueError):
-        return {}
+    return _job_file(root, job, "config.yaml", yaml.safe_load)
 
 
 # ---- added for study 002: a statistic compared between two settings (p75 differences and ratios) --------------

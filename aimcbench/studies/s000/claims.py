@@ -131,11 +131,6 @@ def _need(run_dirs, xs, what: str, metric: str = ACC) -> tuple[_Run | None, dict
     return run, None
 
 
-def _pct_images(iv: V.Interval) -> str:
-    """A binomial interval over test images (Interval.text counts chips)."""
-    return f"{iv.what} {100 * iv.value:.1f} [{100 * iv.lo:.1f}, {100 * iv.hi:.1f}] ({iv.n} test images, {iv.method} 95%)"
-
-
 # ---- the checks --------------------------------------------------------------------------------------------------
 
 def fig4_adc(run_dirs, out_dir) -> dict:
@@ -226,14 +221,13 @@ def fig6(run_dirs, out_dir) -> dict:
 
 def _digital_binomial(run: _Run, x: float, what: str) -> V.Interval:
     """The digital model's digit accuracy at ``x`` as k of n test images with a Clopper-Pearson interval."""
-    import json
-
     try:
-        n = int(json.loads((run.dir / "meta.json").read_text())["n_test"])
-    except (OSError, ValueError, KeyError, TypeError):
+        n = int(V.job_meta(run.dir, "").get("n_test") or 0)
+    except (ValueError, TypeError):
         n = 0
     acc = run.ref(ACC, x)
-    return V.binomial(round(acc * n), n, what) if n and math.isfinite(acc) else V.binomial(0, 0, what)
+    n = n if n and math.isfinite(acc) else 0
+    return V.binomial(round(acc * n) if n else 0, n, what, "test images")
 
 
 def fig7(run_dirs, out_dir) -> dict:
@@ -255,6 +249,6 @@ def fig7(run_dirs, out_dir) -> dict:
     digital = ", ".join(f"{s:g}: {run.ref(ACC, s):.1%}" for s in sig)
     noisy = ", ".join(f"{s:g}: {run.ref(ACC + '_noisy_input', s):.1%}" for s in sig)
     gap_pts = gap.scaled(100.0, gap.what + " (points)")
-    ours = (f"{_pct_images(d64)}; {_pct_images(d80)}; digital reconstruction by "
+    ours = (f"{d64.scaled(100.0).text('{:.1f}')}; {d80.scaled(100.0).text('{:.1f}')}; digital reconstruction by "
             f"sigma {digital}; noisy inputs by sigma {noisy}; analog {run.summary(sig)}")
     return V.result(verdict, ours, gap_pts, plot=_plot(run.dir))

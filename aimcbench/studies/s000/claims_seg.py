@@ -82,15 +82,21 @@ def fig8_adc(run_dirs, out_dir) -> dict:
     return _judged(d, verdict, f"{labels.text()}; {ours}", masks)
 
 
+def _masks_before_labels(run_dirs, a: float, b: float, span: str) -> dict:
+    """Programming noise from ``a`` to ``b`` hurts the masks more than the labels: the chip-paired mask_iou loss
+    exceeds the label_retention loss (mean difference > 0)."""
+    df, d, ours, miss = _panel(run_dirs, (a, b), "programming-noise sweep")
+    if miss:
+        return miss
+    m, lab = (pd.Series(_series(df, k, a)) - _series(df, k, b) for k in ("mask_iou", "label_retention"))
+    iv = V.paired(m, lab, f"mean over chips of mask_iou loss - label_retention loss, {span}")
+    return _judged(d, V.above(iv, 0.0), ours, iv)
+
+
 def fig8_prog(run_dirs, out_dir) -> dict:
     """Fig. 8(b): "the programming noise mostly affects the masks" ("distorted already at ... sigma = 2.0"): from
     scale 1 to 2 the chip-paired mask_iou loss exceeds the label_retention loss (mean difference > 0)."""
-    df, d, ours, miss = _panel(run_dirs, (1, 2), "programming-noise sweep")
-    if miss:
-        return miss
-    m, lab = (pd.Series(_series(df, k, 1)) - _series(df, k, 2) for k in ("mask_iou", "label_retention"))
-    iv = V.paired(m, lab, "mean over chips of mask_iou loss - label_retention loss, scale 1 -> 2")
-    return _judged(d, V.above(iv, 0.0), ours, iv)
+    return _masks_before_labels(run_dirs, 1, 2, "scale 1 -> 2")
 
 
 def fig8_read(run_dirs, out_dir) -> dict:
@@ -127,10 +133,5 @@ def fig9(run_dirs, out_dir) -> dict:
 def fig10(run_dirs, out_dir) -> dict:
     """Fig. 10: "the segmentation mask is degrading faster than the labeling": from programming noise 1.5 to 2.1 the
     chip-paired mask_iou loss exceeds the label_retention loss (mean difference > 0)."""
-    df, d, ours, miss = _panel(run_dirs, (1.5, 2.1), "programming-noise sweep")
-    if miss:
-        return miss
-    m, lab = (pd.Series(_series(df, k, 1.5)) - _series(df, k, 2.1) for k in ("mask_iou", "label_retention"))
-    iv = V.paired(m, lab, "mean over chips of mask_iou loss - label_retention loss, 1.5 -> 2.1")
-    return _judged(d, V.above(iv, 0.0), ours, iv)
+    return _masks_before_labels(run_dirs, 1.5, 2.1, "1.5 -> 2.1")
 
