@@ -57,6 +57,7 @@ class DeviceConfig:
                                    "(stuck-off), drawn per cell and chip at programming", lo=0.0, hi=1.0, default=0.0)
     stuck_at_gmax_frac: float = _f("stuck_at: fraction in [0, 1] of the cells stuck at g_max (stuck-on); "
                                    "stuck_at_gmin_frac + stuck_at_gmax_frac <= 1", lo=0.0, hi=1.0, default=0.0)
+    bits_per_cell: Optional[int] = _f("bits one cell stores when a weight is sliced over mapping.weight_slices cells (null: analog cells, a slice's share as one analog level)", lo=1, hi=16, default=None)
 
 
 @dataclass
@@ -72,6 +73,7 @@ class MappingConfig:
     tile_cols: Optional[int] = _f("array columns; with separate_adc each output takes two; null: untiled", lo=2, default=None)
     conv_rows: str = _f("conv input rows per array: flat (fill all rows) or channel_aligned "
                         "(floor(tile_rows/(k*k)) whole input channels, study 002)", choices=("flat", "channel_aligned"), default='flat')
+    weight_slices: int = _f("cells (of device.bits_per_cell bits each) per weight, combined by digital shift-and-add; each slice on its own columns and ADC conversions (1: one cell per weight)", lo=1, hi=16, default=1)
 
 
 @dataclass
@@ -86,6 +88,7 @@ class DACConfig:
                             "(6 for ReLU6 activations)", lo=0.0, lo_open=True, default=1.0)
     signed: bool = _f("true: symmetric DAC with 2^bits-1 levels over [-bound, bound] (step 2*bound/(2^bits-2)); "
                       "false: magnitude with 2^bits levels over [0, bound], negative inputs in a second read phase", default=True)
+    input_bits_per_cycle: Optional[int] = _f("input bits applied per read cycle (bit-serial: ceil(bits / this) cycles, each digitized by the ADCs); null: all bits in one cycle", lo=1, hi=24, default=None)
 
 
 @dataclass
@@ -103,6 +106,7 @@ class ADCConfig:
                                choices=("iterative", "none"), default='iterative')
     full_scale: str = _f("fixed: the full scale is adc.bound; calibrated_max (study 003's naive mapping): each layer's is the largest "
                          "ideal column output on calibration inputs (AnalogModel.calibrate_adc, aimc optimize)", choices=("fixed", "calibrated_max"), default='fixed')
+    columns_per_adc: int = _f("array columns sharing one ADC, converted one after another (1: every column its own ADC)", lo=1, default=1)
 
 
 @dataclass
