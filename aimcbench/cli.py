@@ -23,6 +23,7 @@ COMMANDS = {
     "report": "rebuild tables and plots from sweep directories; merge several sweeps",
     "tiles": "print how each analog layer maps onto crossbar arrays, and the total array count",
     "optimize": "choose each layer's conductance range and ADC full scale (convex program on the error model)",
+    "cost": "print energy, latency and area per inference of each analog layer and in total",
 }
 
 USAGE = """usage: aimc <command> [key=value ...] [hydra flags]     (or: aimc-<command> ...)
@@ -163,6 +164,7 @@ train_main = _entry("train")
 tiles_main = _entry("tiles")
 report_main = _entry("report")
 optimize_main = _entry("optimize")
+cost_main = _entry("cost")
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

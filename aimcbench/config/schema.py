@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 from aimcbench.sim.config import HardwareConfig, _f
+from aimcbench.sim.config_cost import CostTable
 
 from .rules import aware_rule, narelu_rule, noise_injection_rule, optimize_bits_rule, sweep_fixed_rule, sweep_values_rule
 
@@ -259,6 +260,17 @@ class TilesApp:
 
 
 @dataclass
+class CostApp:
+    """``aimc cost``: energy, latency and area per inference of a model on a hardware profile (issue 17)."""
+
+    model: Dict[str, Any] = _open(MODEL_DOC)
+    dataset: Dict[str, Any] = _open(DATASET_DOC)
+    hardware: HardwareConfig = _f("the simulated chip", factory=HardwareConfig)
+    cost_table: CostTable = _f("the component table that prices it (a preset: cost_table=isaac_32nm)",
+                               factory=CostTable)
+
+
+@dataclass
 class OptimizeApp:
     """``aimc optimize``: per-layer conductance range and ADC full scale from the closed-form error model."""
 
@@ -290,6 +302,8 @@ class ReportApp:
 
 APPS: dict[str, type] = {"sweep": SweepApp, "train": TrainApp, "tiles": TilesApp, "optimize": OptimizeApp,
                          "report": ReportApp}
+APPS["cost"] = CostApp  # issue 17
 SECTIONS: dict[str, type] = {"train": TrainConfig, "mc": MCConfig, "eval": EvalConfig, "mitigation": MitigationConfig,
                              "sweep": SweepAxis, "optimize": OptimizeConfig, "objective": ObjectiveConfig,
                              "report": ReportConfig}
+SECTIONS["cost_table"] = CostTable  # aimc cost's component table

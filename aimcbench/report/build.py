@@ -170,6 +170,9 @@ def write_sweep_report(run_dir: str | os.PathLike, out_dir: str | os.PathLike | 
         from .segmentation import write_segmentation_grid  # detection sweeps (study 000 Figs. 8-10)
 
         written += write_segmentation_grid(sweep.path, out, axis_title=sweep.axis_title, writer=figs)
+        from .pareto import write_pareto  # issue 17: accuracy against energy per inference (the sweep's cost.csv)
+
+        written += write_pareto(sweep, table, out, figs, _footer, note, title=title)
     if opts["html"]:
         written.append(pages.write_sweep_page(sweep, table, figs, out, heading, [note]))
     return written

@@ -331,6 +331,9 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
                 os._exit(3)
 
     merge_points(run_dir, len(points))
+    from .cost_columns import write_cost_columns  # issue 17: energy, latency, area per point
+
+    write_cost_columns(run_dir, model, points, entries, log)
     if report:
         _report(run_dir, sweep, task, log)
     meta["timings"].update(points_s=[round(point_times[i], 3) for i in range(len(points))],
