@@ -106,6 +106,10 @@ def test_chip_k_keeps_its_adcs_alone_in_any_chunk_and_across_settings():
         part = _draw(cfg, chips=sub, n_adc=8)
         for name in ("offset_lsb", "gain", "transfer_lsb"):
             assert torch.equal(getattr(part, name), getattr(chunk, name)[sub])
+    one = chunk.select(slice(5, 6))
+    assert torch.equal(one.offset_lsb, chunk.offset_lsb[5:6]) and torch.equal(one.transfer_lsb, chunk.transfer_lsb[5:6])
+    some = chunk.select(([1, 2], slice(4, 8)))
+    assert some.gain.shape == (2, 4) and torch.equal(some.transfer_lsb, chunk.transfer_lsb[1:3, 4:8])
     assert not torch.equal(chunk.offset_lsb[0], chunk.offset_lsb[1])          # chips differ from each other
     assert not torch.equal(_draw(cfg, chips=[0], n_adc=8, layer="fc2").offset_lsb, chunk.offset_lsb[:1])
     # Another ADC resolution redraws only the DNL; another offset std scales the same draws.

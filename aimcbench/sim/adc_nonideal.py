@@ -38,6 +38,13 @@ class ADCErrors:
     transfer_lsb: Optional[torch.Tensor]  # [Kc, n_adc, K] reading of code index k in LSB; None: ideal codes
     code_min: int                         # code value of index 0 (-(2^(b-1)-1) signed, 0 unsigned)
 
+    def select(self, chips) -> "ADCErrors":
+        """The errors of some chips of the chunk (an index or slice along the chip axis, e.g. ``slice(i, i + 1)``
+        for bound management's per-chip re-reads) or, with a tuple ``(chips, adcs)``, of some of their ADCs."""
+        c, a = chips if isinstance(chips, tuple) else (chips, slice(None))
+        t = None if self.transfer_lsb is None else self.transfer_lsb[c][:, a]
+        return ADCErrors(self.offset_lsb[c][:, a], self.gain[c][:, a], t, self.code_min)
+
     @property
     def inl_lsb(self) -> Optional[torch.Tensor]:
         """[Kc, n_adc, K] INL of every code (transfer minus the ideal code); None with ideal codes."""
