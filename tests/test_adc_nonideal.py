@@ -13,7 +13,8 @@ import pytest
 import torch
 from scipy import stats
 
-from aimcbench.sim.adc_nonideal import ADCErrors, adc_index, apply_adc_errors_, code_range, draw_adc_errors
+from aimcbench.sim.adc_nonideal import (ADCErrors, adc_index, apply_adc_errors_, code_range, draw_adc_errors,
+                                        stacked_adc_index)
 from aimcbench.sim.config import ConfigError, _build
 from aimcbench.sim.config_circuit import ADCNonidealConfig, check_circuit
 from aimcbench.sim.devices.rng import ChipStreams
@@ -169,3 +170,22 @@ def test_settings_validation():
         check_circuit(Hw(None, "uniform", _cfg(gain_std=0.01)), "hardware.")
     with pytest.raises(ConfigError, match=r"^hardware\.adc\.nonideal\.dnl_std_lsb: .*uniform"):
         check_circuit(Hw(6, "mulaw", _cfg(dnl_std_lsb=0.1)), "hardware.")
+
+
+def test_stacked_arrays_and_gathered_rows_read_through_the_right_adcs():
+    """The crossbar's layout: outputs [Kc, A, N, out] of A row arrays, each with its own ADCs; bound management
+    re-reads gathered rows (chip, array, vector) of several chips at once."""
+    bits, bound, signed, a, out = 5, 2.0, True, 3, 6
+    step = step_size(bits, bound, signed)
+    idx, n_adc = stacked_adc_index(out, a, columns_per_adc=2, col_splits=[(0, 4), (4, 6)])
+    assert n_adc == 9 and idx.shape == (3, 1, 6) and idx[2, 0].tolist() == [6, 6, 7, 7, 8, 8]
+    e = _draw(_cfg(offset_std_lsb=0.6, gain_std=0.05, dnl_std_lsb=0.2), bits=bits, n_adc=n_adc, chips=[2, 8])
+    y = quantize_uniform_(torch.randn(2, a, 7, out) * 1.5, bits, bound, signed)
+    got = apply_adc_errors_(y.clone(), e, step, bound, signed, idx)
+    for t in range(a):   # array t alone, with its ADCs' errors
+        one = e.select((slice(None), slice(3 * t, 3 * t + 3)))
+        assert torch.equal(got[:, t], apply_adc_errors_(y[:, t].clone(), one, step, bound, signed, idx[0, 0]))
+    sel = torch.tensor([[1, 2, 4], [0, 0, 6], [1, 0, 0]])          # (chip, array, vector) rows
+    rows = y[sel[:, 0], sel[:, 1], sel[:, 2]].clone()             # [M, out]
+    apply_adc_errors_(rows, e, step, bound, signed, idx[sel[:, 1], 0], chips=sel[:, 0])
+    assert torch.equal(rows, got[sel[:, 0], sel[:, 1], sel[:, 2]])

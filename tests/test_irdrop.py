@@ -104,11 +104,11 @@ def test_attenuation_grows_with_r_wire_and_with_distance_from_driver_and_sense_e
     for r in (0.5, 1.0, 2.0, 5.0):
         a = effective_conductance(g, G_RANGE_US, r) / g
         assert bool((a < prev).all())                       # more wire resistance: every cell loses more
-        # Rows are driven at column 0 and columns sensed at row rows-1: the far corner (0, cols-1) loses most.
-        assert bool((a[:, 1:] < a[:, :-1]).all()) and bool((a[:-1, :] < a[1:, :]).all())
-        assert float(a.min()) == float(a[0, -1]) and float(a.max()) == float(a[-1, 0])
+        # Rows are driven at column 0 and columns sensed at row 0: the far corner (rows-1, cols-1) loses most.
+        assert bool((a[:, 1:] < a[:, :-1]).all()) and bool((a[1:, :] < a[:-1, :]).all())
+        assert float(a.min()) == float(a[-1, -1]) and float(a.max()) == float(a[0, 0])
         exact = _attenuation_nodal(G, r)
-        assert np.all(np.diff(exact, axis=1) < 0) and np.all(np.diff(exact, axis=0) > 0)   # the circuit agrees
+        assert np.all(np.diff(exact, axis=1) < 0) and np.all(np.diff(exact, axis=0) < 0)   # the circuit agrees
         assert np.max(np.abs(a.numpy() - exact)) < 0.01
         prev = a
 
@@ -137,3 +137,18 @@ def test_array_config_validation():
         _build(ArrayConfig, {"r_wire_ohm": -1.0}, "hardware.array")
     with pytest.raises(ConfigError, match=r"^hardware\.array\.irdrop_sweeps:"):
         _build(ArrayConfig, {"irdrop_sweeps": 1.5}, "hardware.array")
+
+
+def test_zero_cells_past_the_far_ends_change_nothing():
+    """The crossbar pads a short row array with zero rows to the stack's height (and the open line ends are past
+    the last row and column), so padding must leave the real cells' effective conductances as they are."""
+    G = _array(10, 7, 5)
+    padded = np.zeros((16, 9))
+    padded[:10, :7] = G
+    V = np.random.default_rng(6).uniform(0, 1, (4, 16))
+    assert np.allclose(nodal_solve(padded * 1e-6, V, 3.0)[:, :7], nodal_solve(G * 1e-6, V[:, :10], 3.0), rtol=1e-9)
+    g = torch.tensor(G / G_RANGE_US)
+    gp = torch.tensor(padded / G_RANGE_US)
+    for sweeps in (0, 5):
+        eff, eff_p = effective_conductance(g, G_RANGE_US, 3.0, sweeps), effective_conductance(gp, G_RANGE_US, 3.0, sweeps)
+        assert torch.allclose(eff_p[:10, :7], eff, rtol=1e-12, atol=0) and float(eff_p[10:].abs().max()) == 0.0

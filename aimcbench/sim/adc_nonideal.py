@@ -109,21 +109,38 @@ def draw_adc_errors(cfg: ADCNonidealConfig, bits: int, signed: bool, n_adc: int,
     return ADCErrors(offset, gain, transfer, lo)
 
 
+def stacked_adc_index(cols: int, n_arrays: int, columns_per_adc: int = 1,
+                      col_splits: Optional[Sequence[tuple[int, int]]] = None) -> tuple[torch.Tensor, int]:
+    """ADC numbers [n_arrays, 1, cols] of the crossbar's stacked outputs [Kc, A, N, out] (every row array its own
+    ADCs, numbered array by array) and the number of ADCs per chip (``draw_adc_errors``' n_adc)."""
+    idx = adc_index(cols, columns_per_adc, col_splits)
+    per = int(idx.max()) + 1 if cols else 0
+    return (torch.arange(n_arrays).view(n_arrays, 1, 1) * per + idx).view(n_arrays, 1, cols), n_arrays * per
+
+
 def apply_adc_errors_(y: torch.Tensor, errs: ADCErrors, step: float, bound: float, signed: bool,
-                      adc_of_col: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Replace ideal ADC outputs ``y`` [Kc, N, cols] (codes times ``step``, clipped to ``bound``: the output of
-    ``quantize_uniform_``) in place by the readings of the chips' non-ideal ADCs; ``adc_of_col`` [cols] the ADC of
-    each column (``adc_index``; None: one ADC per column). Returns y."""
-    kc, _, cols = y.shape
-    idx = torch.arange(cols, device=y.device) if adc_of_col is None else adc_of_col.to(y.device)
-    off, gain = errs.offset_lsb[:, idx].unsqueeze(1), errs.gain[:, idx].unsqueeze(1)   # [Kc, 1, cols]
+                      adc_of: Optional[torch.Tensor] = None, chips: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Replace ideal ADC outputs ``y`` in place by the readings of the chips' non-ideal ADCs and return y.
+
+    ``y`` holds codes times ``step``, clipped to ``bound`` (the output of ``quantize_uniform_``), with the chip
+    axis first: [Kc, ..., cols]. ``adc_of`` (long) the ADC number of each output, broadcastable to y.shape[1:]
+    (e.g. ``stacked_adc_index``'s [A, 1, out] for [Kc, A, N, out]; None: [cols], one ADC per column). With
+    ``chips`` [M], y is [M, ..., cols], row m read by chip ``chips[m]`` (an index into the chunk), and ``adc_of``
+    broadcasts against y itself (bound management's gathered re-reads). No loop over chips or arrays."""
+    n_adc = errs.offset_lsb.shape[1]
+    adc = torch.arange(y.shape[-1], device=y.device) if adc_of is None else adc_of.to(y.device)
+    if chips is None:
+        chip = torch.arange(y.shape[0], device=y.device).view(-1, *([1] * (y.dim() - 1)))
+        adc = adc.unsqueeze(0)
+    else:
+        chip = chips.to(y.device).view(-1, *([1] * (y.dim() - 1)))
+    unit = chip * n_adc + adc                                          # chip's ADC, broadcast against y
+    off, gain = errs.offset_lsb.flatten()[unit], errs.gain.flatten()[unit]
     lo, hi = -bound if signed else 0.0, bound
-    y.div_(step).round_()                                                              # the code values
+    y.div_(step).round_()                                              # the code values
     if errs.transfer_lsb is not None:
-        table = errs.transfer_lsb[:, idx]                                              # [Kc, cols, K]
-        last = table.shape[-1] - 1
-        for i in range(kc):  # one chip at a time: the long index tensor is as large as that chip's outputs
-            k = (y[i] - errs.code_min).clamp_(0, last).long().t()                      # [cols, N]
-            y[i] = torch.gather(table[i], 1, k).t()
+        k = errs.transfer_lsb.shape[-1]
+        code = (y - errs.code_min).clamp_(0, k - 1).long()
+        y.copy_(errs.transfer_lsb.flatten()[code.add_(unit * k)])      # per-chip, per-ADC table lookup
     y.add_(off).mul_(gain.add(1.0)).mul_(step)
     return y.clamp_(lo, hi)

@@ -3,9 +3,11 @@
 Geometry (both functions): an array of ``rows x cols`` cells, cell (i, j) a conductance G[i, j] between row line i
 and column line j. Each line has a wire resistance ``r_wire_ohm`` per cell segment. Row i is driven at its
 column-0 end by v_in[i] through one segment (driver -> cell (i, 0)), then one segment between neighbouring cells;
-its far end (past column cols-1) is open. Column j is held at virtual ground (the TIA/ADC) at its row-(rows-1)
-end, through one segment (cell (rows-1, j) -> sense); its row-0 end is open. The cell farthest from both ends is
-(0, cols-1): (cols) row segments from its driver and (rows) column segments from its sense node.
+its far end (past column cols-1) is open. Column j is held at virtual ground (the TIA/ADC) at its row-0 end,
+through one segment (sense -> cell (0, j)); its far end (past row rows-1) is open. The cell farthest from both
+ends is (rows-1, cols-1): cols row segments from its driver and rows column segments from its sense node. Both
+far ends are open, so zero-conductance cells appended past the last row or column (the crossbar's padding of a
+short array to the stack's height) change nothing.
 
 The circuit is linear, so the column currents are exactly I = M^T v for an input-independent matrix M [rows,
 cols] (the effective conductances): the fast model estimates M once per programmed chip state, and the crossbar
@@ -13,7 +15,7 @@ uses it in place of G, so IR drop costs nothing per inference.
 
 Fast model (``effective_conductance``). Write the cell currents as I = D(v 1^T) - r D A I, with D = diag(G) and A
 the wire kernels: A_row[(i,j),(i,j')] = min(j, j') + 1 (shared row segments between the driver and the two cells)
-and A_col[(i,j),(i',j)] = rows - max(i, i') (shared column segments between the two cells and the sense end). To
+and A_col[(i,j),(i',j)] = min(i, i') + 1 (shared column segments between the sense end and the two cells). To
 first order in r, the column current is sum_i v_i G[i,j] (1 - r (A_row G)[i,j] - r (A_col G)[i,j]): exact in the
 inputs, because A_col is symmetric, so the drop that row i' causes at cell (i, j) and the drop that row i causes
 at cell (i', j) enter column j's current alike. ``order=1`` uses this first-order attenuation ``a = 1 - r A G``
@@ -71,14 +73,14 @@ def nodal_solve(G_S: np.ndarray, v_in_V: np.ndarray, r_wire_ohm: float) -> np.nd
     a, b, g = np.concatenate(a_list), np.concatenate(b_list), np.concatenate(g_list)
     diag = np.bincount(a, g, 2 * n) + np.bincount(b, g, 2 * n)
     diag[row_node[:, 0]] += gw      # driver segment of each row (its source is on the right-hand side)
-    diag[col_node[-1, :]] += gw     # sense segment of each column to virtual ground
+    diag[col_node[0, :]] += gw      # sense segment of each column to virtual ground
     Y = sp.coo_matrix((np.concatenate([-g, -g, diag]),
                        (np.concatenate([a, b, np.arange(2 * n)]), np.concatenate([b, a, np.arange(2 * n)]))),
                       shape=(2 * n, 2 * n)).tocsc()
     rhs = np.zeros((2 * n, V.shape[0]))
     rhs[row_node[:, 0], :] = gw * V.T
     nodes = splu(Y).solve(rhs)                                    # one factorization, every input vector
-    out = (gw * nodes[col_node[-1, :], :]).T                      # current into each virtual ground
+    out = (gw * nodes[col_node[0, :], :]).T                       # current into each virtual ground
     return out[0] if single else out
 
 
@@ -91,11 +93,11 @@ def _row_kernel(I: torch.Tensor) -> torch.Tensor:
 
 
 def _col_kernel(I: torch.Tensor) -> torch.Tensor:
-    """(A_col I)[i, j] = sum_i' (rows - max(i, i')) I[i', j]: the summed current through the column segments
-    between cell (i, j) and the sense end (the segment below row s carries every cell current at s and above)."""
-    seg = I.cumsum(-2)                     # current in the segment below row s
-    c = seg.cumsum(-2)
-    return c[..., -1:, :] - c + seg        # summed from row i down to the sense end
+    """(A_col I)[i, j] = sum_i' (min(i, i') + 1) I[i', j]: the summed current through the column segments
+    between the sense end and cell (i, j) (the segment above row s carries every cell current at s and beyond)."""
+    c = I.cumsum(-2)
+    seg = c[..., -1:, :] - c + I           # current in the segment feeding row s from the sense side
+    return seg.cumsum(-2)
 
 
 def effective_conductance(g_norm: torch.Tensor, g_range_uS: float, r_wire_ohm: float, sweeps: int = 5) -> torch.Tensor:
