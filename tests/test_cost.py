@@ -204,3 +204,27 @@ def test_sweep_writes_cost_columns_per_point(tmp_path):
     assert cost["point"].tolist() == [0, 1] and {"energy_pJ", "latency_ns", "area_mm2", "adc_conversions"} <= set(cost)
     assert cost["energy_adc_pJ"][0] / cost["energy_adc_pJ"][1] == pytest.approx(2 ** 4)
     assert cost["adc_conversions"][0] == cost["adc_conversions"][1] > 0
+
+
+def test_merged_report_puts_every_priced_sweep_on_one_front(tmp_path):
+    """Two sweeps (say two profiles) with cost.csv: one accuracy_energy.csv with a label column, the front over both."""
+    from fabricate_runs import chips, write_run
+
+    from aimcbench.report import report_dirs
+
+    for name, means, energy in (("a", (0.96, 0.75), [300.0, 100.0]), ("b", (0.86, 0.80), [50.0, 20.0])):
+        run = write_run(tmp_path / "mr" / name, "hardware.adc.bits", [
+            {"x": b, "chips": {"accuracy": chips(m, 0.005, n=10, seed=b)}, "digital": {"accuracy": 0.97}}
+            for b, m in zip((8, 4), means)])
+        pd.DataFrame({"point": [0, 1], "axis_value": [8.0, 4.0], "axis_label": ["8", "4"], "energy_pJ": energy,
+                      "latency_ns": [1.0] * 2, "area_mm2": [1.0] * 2, "adc_conversions": [5] * 2}
+                     ).to_csv(run / "cost.csv", index=False)
+    report_dirs([tmp_path / "mr"], out=tmp_path / "merged", formats=["png"], html=False)
+    table = pd.read_csv(tmp_path / "merged" / "accuracy_energy.csv")
+    assert len(table) == 4 and table["label"].nunique() == 2
+    assert table["energy_pJ"].tolist() == sorted(table["energy_pJ"])
+    # b's points (0.80 at 20 pJ, 0.86 at 50 pJ) and a's 8-bit point (0.96 at 300 pJ) are on the front; a's 4-bit
+    # point (0.75 at 100 pJ) is not: b's are cheaper and better
+    front = table[table["pareto"]]
+    assert sorted(zip(front["label"], front["axis_label"])) == [("a", 8), ("b", 4), ("b", 8)]
+    assert (tmp_path / "merged" / "accuracy_energy.png").is_file()

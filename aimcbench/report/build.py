@@ -239,6 +239,10 @@ def merge_sweeps(dirs, out_dir: str | os.PathLike, normalize_to: str | None = No
                 fig = plots.grouped_box_plot({lab: s.chips for lab, _, s in chosen}, metric,
                                              axis=axis, axis_title=chosen[0][2].axis_title, title=heading)
                 written += figs.save(_footer(fig, note), out / f"compare_box_{_safe(metric)}{suffix}.png")
+    from .pareto import write_merged_pareto  # issue 17: every priced sweep's accuracy against its energy
+
+    with figure_style(opts["style"]):
+        written += write_merged_pareto(sweeps, labels, tables, out, figs, _footer, note, title=title)
     if normalize_to:
         from .normalize import normalized_plot, normalized_table, reference_pairs
 

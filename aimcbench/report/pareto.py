@@ -48,26 +48,36 @@ def accuracy_energy_table(table: pd.DataFrame, cost: pd.DataFrame, metric: str) 
 def accuracy_energy_plot(rows: pd.DataFrame, *, axis: str, axis_title: str | None = None,
                          title: str | None = None, ax=None) -> Figure:
     """p50 against energy per inference (log axis) with p5-p95 bars, each point labelled by its axis value, the
-    digital value dashed and the p5 Pareto front as a line through its points."""
+    digital value dashed and the p5 Pareto front as a line through its points. With a ``label`` column (several
+    sweeps), one colour per label and the front over all of them."""
     fig, ax, owned = plots.new_axes(ax)
     metric = str(rows["metric"].iloc[0])
     top = float(rows["energy_pJ"].max())
     unit, div = next((u, d) for u, d in (("uJ", 1e6), ("nJ", 1e3), ("pJ", 1.0)) if top >= 10 * d or d == 1.0)
-    x = rows["energy_pJ"].to_numpy(float) / div  # readable ticks for networks of any size
-    yerr = np.vstack([rows["p50"] - rows["p5"], rows["p95"] - rows["p50"]])
-    ax.errorbar(x, rows["p50"], yerr=yerr, fmt="o", color="C0", capsize=3, label="median (bars: p5-p95 over chips)")
-    front = rows[rows["pareto"]]
-    ax.plot(front["energy_pJ"] / div, front["p5"], "s--", color="C3", label="Pareto front (p5)")
-    for xi, yi, lab in zip(x, rows["p50"], rows["axis_label"]):
-        ax.annotate(str(lab), (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize="small")
+    groups = rows.groupby("label", sort=False) if "label" in rows.columns else [("", rows)]
+    for k, (lab, part) in enumerate(groups):
+        x = part["energy_pJ"].to_numpy(float) / div  # readable ticks for networks of any size
+        yerr = np.vstack([part["p50"] - part["p5"], part["p95"] - part["p50"]])
+        ax.errorbar(x, part["p50"], yerr=yerr, fmt="o", color=f"C{k % 10}", capsize=3,
+                    label=f"{lab}: median" if lab else "median (bars: p5-p95 over chips)")
+        for xi, yi, text in zip(x, part["p50"], part["axis_label"]):
+            ax.annotate(str(text), (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize="small")
+    front = rows[rows["pareto"]].sort_values("energy_pJ")
+    ax.plot(front["energy_pJ"] / div, front["p5"], "s--", color="k", alpha=0.6, label="Pareto front (p5)")
     if rows["digital"].notna().any():
-        ax.axhline(float(rows["digital"].dropna().iloc[0]), color="k", linestyle="--", linewidth=1,
+        ax.axhline(float(rows["digital"].dropna().iloc[0]), color="k", linestyle=":", linewidth=1,
                    label="digital baseline")
+    x = rows["energy_pJ"].to_numpy(float)
     if (x > 0).all() and x.max() > 3 * x.min():
         ax.set_xscale("log")
     ax.set_xlabel(f"energy per inference ({unit}); points: {plots.axis_name(axis, axis_title)}")
     plots._finish(fig, ax, metric, title, owned)
     return fig
+
+
+def _metric(table: pd.DataFrame) -> str:
+    metrics = list(table["metric"].unique())
+    return "accuracy" if "accuracy" in metrics else metrics[0]
 
 
 def write_pareto(sweep: Sweep, table: pd.DataFrame, out: Path, writer, footer: Callable, note: str,
@@ -76,13 +86,33 @@ def write_pareto(sweep: Sweep, table: pd.DataFrame, out: Path, writer, footer: C
     path = sweep.path / COST_FILE
     if not path.is_file() or table.empty:
         return []
-    cost = pd.read_csv(path)
-    metrics = list(table["metric"].unique())
-    metric = "accuracy" if "accuracy" in metrics else metrics[0]
-    rows = accuracy_energy_table(table, cost, metric)
+    rows = accuracy_energy_table(table, pd.read_csv(path), _metric(table))
     if rows.empty:
         return []
     csv = Path(out) / f"{OUT_STEM}.csv"
     atomic_write_text(csv, rows.to_csv(index=False))
     fig = accuracy_energy_plot(rows, axis=sweep.axis, axis_title=sweep.axis_title, title=title)
+    return [csv, *writer.save(footer(fig, note), Path(out) / f"{OUT_STEM}.png")]
+
+
+def write_merged_pareto(sweeps: list[Sweep], labels: list[str], tables: list[pd.DataFrame], out: Path, writer,
+                        footer: Callable, note: str, title: str | None = None) -> list[Path]:
+    """The sweeps with cost.csv on one accuracy-energy figure (a colour per sweep) and one accuracy_energy.csv with
+    a leading label column; the front is taken over every sweep's points (e.g. -m hardware=pcm,rram)."""
+    parts = []
+    for sweep, label, table in zip(sweeps, labels, tables):
+        path = sweep.path / COST_FILE
+        if path.is_file() and not table.empty:
+            rows = accuracy_energy_table(table, pd.read_csv(path), _metric(table))
+            parts.append(rows.assign(label=label)[["label", *COLUMNS]])
+    if not parts or len({p["metric"].iloc[0] for p in parts if len(p)}) > 1:
+        return []  # nothing priced, or sweeps of different metrics (no common accuracy axis)
+    rows = pd.concat(parts, ignore_index=True).sort_values("energy_pJ", kind="stable").reset_index(drop=True)
+    if rows.empty:
+        return []
+    rows["pareto"] = pareto_front(rows["energy_pJ"].to_numpy(), rows["p5"].to_numpy())
+    csv = Path(out) / f"{OUT_STEM}.csv"
+    atomic_write_text(csv, rows.to_csv(index=False))
+    axis = sweeps[0].axis
+    fig = accuracy_energy_plot(rows, axis=axis, axis_title=sweeps[0].axis_title, title=title)
     return [csv, *writer.save(footer(fig, note), Path(out) / f"{OUT_STEM}.png")]
