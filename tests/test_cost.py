@@ -19,6 +19,7 @@ from aimcbench.sim.cost import (
     cell_energy_pJ,
     layer_shapes,
     model_cost,
+    probe_input,
     published_totals,
 )
 
@@ -115,6 +116,8 @@ def test_unsigned_adc_reads_negative_inputs_in_a_second_phase():
     relu = model_cost(nn.Sequential(nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 4)), hw, (16,))
     assert tanh[1]["array_reads"] == 2 * relu[1]["array_reads"] > 0
     assert tanh[0]["array_reads"] == relu[0]["array_reads"]  # uniform [0, 1) images: one phase
+    normalized = probe_input((16,), {"mean": [0.5], "std": [0.25]})  # a data set's normalize: inputs go negative
+    assert model_cost(nn.Sequential(nn.Linear(16, 4)), hw, (16,), example=normalized)[0]["array_reads"] == 2
     assert model_cost(nn.Sequential(nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 4)), load_hardware("pcm"),
                       (16,))[1]["array_reads"] == 1  # a signed ADC reads both signs at once
 

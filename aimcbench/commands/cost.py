@@ -52,7 +52,7 @@ def run(cfg: DictConfig) -> None:
     from aimcbench.sim import hardware_from_dict
     from aimcbench.sim.config import _build
     from aimcbench.sim.config_cost import CostTable
-    from aimcbench.sim.cost import model_cost
+    from aimcbench.sim.cost import model_cost, probe_input
 
     data = plain(cfg)
     check_config(data)
@@ -63,7 +63,7 @@ def run(cfg: DictConfig) -> None:
     shape = tuple(data["dataset"]["shape"])
     own = data["model"].get("input_shape")
     try:
-        rows = model_cost(model, hw, shape, table)
+        rows = model_cost(model, hw, shape, table, probe_input(shape, data["dataset"].get("normalize")))
         where = ""
     except RuntimeError as err:  # the model cannot take this data set's images: use the shape it is built for
         if not own:

@@ -31,13 +31,13 @@ def _shapes(cfg: dict) -> list[tuple[int, ...]]:
 def point_cost(model: torch.nn.Module, pcfg: dict) -> dict:
     """The per-inference totals (COLUMNS) of one point's hardware for ``model``."""
     from aimcbench.sim import hardware_from_dict
-    from aimcbench.sim.cost import model_cost
+    from aimcbench.sim.cost import model_cost, probe_input
 
     hw = hardware_from_dict(pcfg["hardware"])
     err: Exception = ValueError("no input shape: set dataset.shape or model.input_shape")
     for shape in _shapes(pcfg):
         try:
-            total = model_cost(model, hw, shape)[-1]
+            total = model_cost(model, hw, shape, example=probe_input(shape, pcfg["dataset"].get("normalize")))[-1]
         except (RuntimeError, TypeError, ValueError) as e:  # the model does not take inputs of this shape
             err = e
             continue

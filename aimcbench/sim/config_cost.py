@@ -104,14 +104,14 @@ class CostTable:
     """A component table: what one event of each part of the chip costs."""
 
     name: str = _f("table name (for reports)", default=DEFAULT_TABLE)
-    array: ArrayCost = _f("the arrays", factory=ArrayCost)
-    adc: ADCCost = _f("the ADCs", factory=ADCCost)
-    dac: DACCost = _f("the DACs", factory=DACCost)
-    sample_hold: SampleHoldCost = _f("sample-and-hold per column", factory=SampleHoldCost)
-    shift_add: ShiftAddCost = _f("shift-and-add units", factory=ShiftAddCost)
-    input_register: InputRegisterCost = _f("input registers", factory=InputRegisterCost)
-    output_register: OutputRegisterCost = _f("output registers", factory=OutputRegisterCost)
-    digital: DigitalCost = _f("digital operations", factory=DigitalCost)
+    array: ArrayCost = _f("the crossbar arrays: read time and cell area", factory=ArrayCost)
+    adc: ADCCost = _f("the ADCs: figure of merit, conversion time and area", factory=ADCCost)
+    dac: DACCost = _f("the input DACs: energy and area per bit", factory=DACCost)
+    sample_hold: SampleHoldCost = _f("the sample-and-hold of each ADC-read column", factory=SampleHoldCost)
+    shift_add: ShiftAddCost = _f("the shift-and-add units (slices and cycles)", factory=ShiftAddCost)
+    input_register: InputRegisterCost = _f("the input registers that feed the DACs", factory=InputRegisterCost)
+    output_register: OutputRegisterCost = _f("the output registers after the ADCs", factory=OutputRegisterCost)
+    digital: DigitalCost = _f("digital operations after the arrays", factory=DigitalCost)
     raw: Any = _f("the source's own table rows, kept for reproducing its totals (not used by the model)",
                   default=None, check=_raw_rule)
 

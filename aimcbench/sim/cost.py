@@ -55,10 +55,22 @@ class LayerShape:
     negative_inputs: bool = False   # whether its inputs take negative values (a second phase on unsigned ADCs)
 
 
+def probe_input(input_shape: tuple[int, ...], normalize: Optional[dict] = None) -> torch.Tensor:
+    """One seeded input [1, *input_shape]: uniform [0, 1) pixels (the raw images aimcbench feeds), then
+    ``(x - mean) / std`` per channel when the data set is normalized (``{mean: [...], std: [...]}``), so that the
+    first layer's inputs take the signs they take on the data (a second phase on unsigned ADCs)."""
+    x = torch.rand((1, *input_shape), generator=torch.Generator().manual_seed(0))
+    if normalize:
+        view = (1, -1, *([1] * (len(input_shape) - 1)))
+        x = (x - torch.tensor(normalize["mean"], dtype=x.dtype).view(view)) / torch.tensor(
+            normalize["std"], dtype=x.dtype).view(view)
+    return x
+
+
 def layer_shapes(model: nn.Module, hw: HardwareConfig, input_shape: tuple[int, ...],
                  example: Optional[torch.Tensor] = None) -> list[LayerShape]:
     """The analog layers of ``model`` on ``hw`` with their input vectors per inference, from one forward pass of
-    ``example`` (default: uniform [0, 1) images of ``input_shape``, the raw images aimcbench feeds; seeded)."""
+    ``example`` (default: :func:`probe_input` of ``input_shape``)."""
     layers = select_layers(model, hw)
     seen: dict[str, tuple] = {}
 
@@ -68,10 +80,9 @@ def layer_shapes(model: nn.Module, hw: HardwareConfig, input_shape: tuple[int, .
         seen[name] = (int(vec), bool((x < 0).any()))
 
     hooks = [mod.register_forward_hook(lambda m, a, o, n=name: hook(m, a, o, n)) for name, mod in layers.items()]
-    if example is None:
-        param = next(model.parameters(), None)
-        example = torch.rand((1, *input_shape), generator=torch.Generator().manual_seed(0))
-        example = example.to(param.device) if param is not None else example
+    param = next(model.parameters(), None)
+    example = probe_input(input_shape) if example is None else example
+    example = example.to(param.device) if param is not None else example
     was_training = model.training
     model.eval()
     try:
