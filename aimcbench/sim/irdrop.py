@@ -18,7 +18,7 @@ the wire kernels: A_row[(i,j),(i,j')] = min(j, j') + 1 (shared row segments betw
 and A_col[(i,j),(i',j)] = min(i, i') + 1 (shared column segments between the sense end and the two cells). To
 first order in r, the column current is sum_i v_i G[i,j] (1 - r (A_row G)[i,j] - r (A_col G)[i,j]): exact in the
 inputs, because A_col is symmetric, so the drop that row i' causes at cell (i, j) and the drop that row i causes
-at cell (i', j) enter column j's current alike. ``order=1`` uses this first-order attenuation ``a = 1 - r A G``
+at cell (i', j) enter column j's current alike. ``sweeps=0`` uses this first-order attenuation ``a = 1 - r A G``
 resummed as ``a = 1 / (1 + r A G)`` (the same to first order, exact for one cell, never negative). With ``sweeps >
 0`` the attenuation is refined by fixed-point sweeps a <- 1 / (1 + r A (G a) / a) on an all-rows-driven reference
 read, which captures part of the second order (the rest depends on the input pattern; see the README section and
