@@ -159,10 +159,11 @@ def test_weight_noise_statistics_match_definitions():
     n_s = dev.program(w, _streams()).n_s
     assert n_s.mean().item() == pytest.approx(1.0, abs=5 * 0.1 / N)
     assert n_s.std().item() == pytest.approx(0.1, rel=_std_bound(N * N))
-    gens = _gens(stream="temporal")
+    gens = _gens(stream="temporal #0")   # a crossbar names the n-th batch's draws by n
     a = dev.sample(w, n_s, torch.ones_like(w), gens)
-    b = dev.sample(w, n_s, torch.ones_like(w), gens)
+    b = dev.sample(w, n_s, torch.ones_like(w), _gens(stream="temporal #1"))
     assert not torch.equal(a, b)  # the temporal factor is redrawn every batch
+    assert torch.equal(a, dev.sample(w, n_s, torch.ones_like(w), gens))  # and is a function of the batch's name
     prod = (a[0] - w) / w          # = N_T N_S: mean eta0, var = E[N_T^2]E[N_S^2] - eta0^2
     var = (eta0**2 * 1.04) * 1.01 - eta0**2
     assert prod.mean().item() == pytest.approx(eta0, abs=5 * math.sqrt(var) / N)

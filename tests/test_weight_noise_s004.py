@@ -47,9 +47,16 @@ def _batches(kind: str, granularity: str, n_batches: int, shape=(30, 40), chips=
     dev = _device(kind, granularity)
     streams = ChipStreams(7, layer, range(chips))
     state = dev.program(w, streams)
-    gens = streams("temporal")                               # persistent across batches, as the crossbar keeps them
-    noise = torch.stack([dev.sample(w, state, torch.ones_like(w), gens) - w for _ in range(n_batches)])
+    noise = torch.stack([dev.sample(w, state, torch.ones_like(w), _batch_keys(streams, n)) - w
+                         for n in range(n_batches)])
     return w, state.n_s, noise
+
+
+def _batch_keys(streams: ChipStreams, n: int):
+    """The keys of inference batch n, named as the crossbar names them (its n-th read of the stream)."""
+    keys = streams(f"temporal #{n}")
+    keys.reads = (n,) * len(streams)
+    return keys
 
 
 def test_default_granularity_is_the_studys_one_n_t_per_batch():

@@ -217,13 +217,17 @@ class AnalogModel(nn.Module):
                 sizes.append(out[:1].numel())
             if isinstance(mod, AnalogConv2d):
                 sizes.append(args[0][:1].numel() * mod.kernel[0] * mod.kernel[1])
+            if isinstance(mod, _AnalogLayer) and isinstance(out, torch.Tensor):
+                # Inside: one output per row array (stacked), its noise and, with bound management, its clean
+                # copy: up to 3 x arrays x the layer's output (sizes count 4 live copies of the largest).
+                sizes.append(out[:1].numel() * len(mod.crossbar.plan.row_splits) * 3 // 4 + 1)
 
         hooks = [m.register_forward_hook(hook) for m in self.net.modules()]
         modes = [bn.mode for bn in self.batchnorms]
         for bn in self.batchnorms:  # a probe must not touch any chip's calibration
             bn.mode = "fixed"
-        # Nor any chip's noise streams: drop the generators the probe creates, so they restart from their seeds.
-        streams = {n: (dict(cb._out_gens), dict(cb._nt_gens)) for n, cb in self.crossbars.items()}
+        # Nor any chip's noise streams: forget the reads the probe makes, so the chips' read counts are unchanged.
+        streams = {n: (dict(cb._reads), dict(cb._nt_reads)) for n, cb in self.crossbars.items()}
         try:
             self.ctx.chips, self.ctx.batch, self.ctx.states = self.chip_ids[:1], 1, None
             with torch.no_grad():
@@ -233,8 +237,8 @@ class AnalogModel(nn.Module):
                 h.remove()
             for bn, mode in zip(self.batchnorms, modes):
                 bn.mode = mode
-            for n, (out_gens, nt_gens) in streams.items():
-                self.crossbars[n]._out_gens, self.crossbars[n]._nt_gens = out_gens, nt_gens
+            for n, (reads, nt_reads) in streams.items():
+                self.crossbars[n]._reads, self.crossbars[n]._nt_reads = reads, nt_reads
         return max(sizes)
 
     def chunks(self, batch: int, x: torch.Tensor) -> list[tuple[int, ...]]:

@@ -20,13 +20,13 @@ from ..periphery import quantize_levels, quantize_symmetric
 from .base import DEVICES, Device, Programmed, make_device, register_device
 from .pair import ConductanceDevice
 from .pcm import PCM_PROG_COEFF, PCM_T0_S, PCM_T_READ_S, PCMDevice
-from .rng import ChipStreams, chip_generator, derive_seed, rand_chips, randn_chips
+from .rng import ChipKeys, ChipStreams, chip_generator, derive_seed, rand_chips, randn_chips
 from .rram import RRAMDevice
 from .rram_signed import SignedDevice
 from .stuck_at import StuckAtDevice
 from .weight_noise import WeightNoiseDevice
 
-__all__ = ["DEVICES", "PCM_PROG_COEFF", "PCM_T0_S", "PCM_T_READ_S", "ChipStreams", "ConductanceDevice", "Device",
+__all__ = ["DEVICES", "PCM_PROG_COEFF", "PCM_T0_S", "PCM_T_READ_S", "ChipKeys", "ChipStreams", "ConductanceDevice", "Device",
            "PCMDevice", "Programmed", "RRAMDevice", "SignedDevice", "StuckAtDevice", "WeightNoiseDevice",
            "chip_generator", "derive_seed", "make_device", "quantize_levels", "quantize_symmetric", "rand_chips",
            "randn_chips", "register_device"]

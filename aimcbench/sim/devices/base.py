@@ -18,7 +18,7 @@ from typing import Any, Callable, ClassVar, Optional, Sequence, TypeVar
 import torch
 
 from ..config import HardwareConfig
-from .rng import ChipStreams
+from .rng import ChipKeys, ChipStreams
 
 
 @dataclass
@@ -40,8 +40,8 @@ class Device:
     max|W| is one full conductance range. A device with ``signed_weights`` True returns normalized signed weights
     (one column per output, read by a signed ADC over adc.bound).
 
-    Randomness: every draw of chip k comes from ``streams(name)[k]`` (see ``rng.ChipStreams``): never from the
-    global generator, never from another chip's generator. Draw the same count of numbers whatever the values of
+    Randomness: every draw of chip k comes from row k of ``streams(name)`` (counter-based keys, see
+    ``rng.ChipKeys``: ``randn_chips(shape, streams(name))``): never from the global generator. Draw the same count of numbers whatever the values of
     the settings (or draw from a stream of its own that is skipped as a whole), so that a sweep over one setting
     does not shift the numbers of another; then chip k is the same chip at every sweep point and in any chunk."""
 
@@ -63,10 +63,10 @@ class Device:
         raise NotImplementedError
 
     def sample(self, w_norm: torch.Tensor, programmed: Any, inv_scale: torch.Tensor,
-               gens: Sequence[torch.Generator]) -> torch.Tensor:
+               keys: ChipKeys) -> torch.Tensor:
         """Temporal devices only: the signed normalized weights [Kc, out, in] of one inference batch, drawn from
-        ``gens`` (persistent per-chip generators that the crossbar keeps from batch to batch). ``inv_scale``
-        [out, in] converts weight units to normalized units."""
+        ``keys`` (this batch's stream of each chip: the crossbar names the n-th batch of chip k by n, and
+        ``keys.reads`` holds n). ``inv_scale`` [out, in] converts weight units to normalized units."""
         raise NotImplementedError
 
     def chip_bias(self, bias: torch.Tensor, streams: ChipStreams) -> Optional[torch.Tensor]:

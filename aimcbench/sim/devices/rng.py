@@ -1,18 +1,37 @@
-"""Per-chip random streams: chip k's numbers depend only on (seed, layer, k, stream name).
+"""Counter-based per-chip random streams: every number is a pure function of (seed, layer, chip, stream, element).
 
-A chip is the same chip at every sweep point, in every chunk of chips and in every rerun because each of its draws
-comes from its own generator, seeded by hashing (seed, layer name, chip index, stream name), never from a shared
-or global generator. A stream name says what the numbers are for ("program", "read@1000.0", "out@1000.0", ...): a
-setting that changes how many numbers one purpose draws can never shift another purpose's numbers.
+A chip is the same chip at every sweep point, in every chunk of chips, on every chunk size and in every rerun,
+because each of its draws is computed, not drawn from a generator's running state: a stream's per-chip key is
+hashed from (seed, layer name, chip index, stream name) on the host, and element e of that stream is
+``normal(hash(e, key))``. All chips of a chunk share one set of kernels (the key is a [Kc, 1] tensor), so the
+number of kernels per draw does not grow with the number of chips; no Python loop over chips touches a tensor.
+
+A stream name says what the numbers are for ("program", "read@1000.0", "out@1000.0 #3", ...): a setting that
+changes how many numbers one purpose draws never shifts another purpose's numbers. Streams that are read again
+and again (output noise, study 004's per-batch factor) put the read's index in the name.
+
+The bits: two rounds of MurmurHash3's 32-bit finalizer over (element counter + key0) xor key1, in int32 tensors
+(wrapping multiplies, logical shifts by masking), so CPU and CUDA compute the same integers. Normals come by
+Box-Muller from the hashes of elements 2p and 2p+1, in float64 and rounded to float32: the vectorized and scalar
+code paths of log/cos/sin then agree after rounding except with probability ~2^-29 per number, so the numbers of
+chip k do not depend on where the chip falls in a chunk (they would at float32, by one ulp now and then).
+Uniforms have 23 bits, so a normal's magnitude is at most sqrt(2 ln 2^24) = 5.77 (tail mass beyond: 8e-9).
 """
 
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable, Sequence
+import math
+import os
+import warnings
+from typing import Iterable, Optional, Sequence
 
 import torch
+
+_M1 = -2048144789   # 0x85EBCA6B as int32 (MurmurHash3 fmix32 constants)
+_M2 = -1028477387   # 0xC2B2AE35 as int32
+_CPU_BLOCK_PAIRS = 1 << 17  # pairs per block on a CPU (all chips together): int32/float64 temporaries fit in L2
+_GPU_BLOCK_PAIRS = 1 << 26  # pairs per block on a GPU: bounds the temporaries of one draw
 
 
 def derive_seed(*parts: object) -> int:
@@ -21,16 +40,185 @@ def derive_seed(*parts: object) -> int:
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
-def chip_generator(seed: int, layer: str, chip: int, stream: str, device: torch.device) -> torch.Generator:
-    """The generator of one chip, layer and stream ("program", "read@t", "out@t", ...)."""
-    g = torch.Generator(device=device)
-    g.manual_seed(derive_seed(seed, layer, chip, stream))
-    return g
+def _int32(u: int) -> int:
+    """An unsigned 32-bit value as the int32 with the same bits."""
+    return u - 2**32 if u >= 2**31 else u
+
+
+def _fmix_(h: torch.Tensor, tmp: torch.Tensor) -> torch.Tensor:
+    """MurmurHash3's fmix32 in place on int32 ``h`` (``tmp`` a scratch of the same shape): x ^= x >>> 16;
+    x *= M1; x ^= x >>> 13; x *= M2; x ^= x >>> 16. Arithmetic shifts are made logical by masking."""
+    for shift, mult in ((16, _M1), (13, _M2), (16, None)):
+        torch.bitwise_right_shift(h, shift, out=tmp)
+        tmp.bitwise_and_((1 << (32 - shift)) - 1)
+        h.bitwise_xor_(tmp)
+        if mult is not None:
+            h.mul_(mult)
+    return h
+
+
+def hash_bits(counter: torch.Tensor, k0: torch.Tensor, k1: torch.Tensor) -> torch.Tensor:
+    """32 random bits (int32) per element: fmix(fmix(counter + k0) ^ k1); keys broadcast against the counter."""
+    h = torch.add(counter, k0)
+    tmp = torch.empty_like(h)
+    _fmix_(h, tmp)
+    h.bitwise_xor_(k1)
+    return _fmix_(h, tmp)
+
+
+def _uniform_open(bits: torch.Tensor) -> torch.Tensor:
+    """float64 in (0, 1) from the top 23 bits: ((b >>> 9) + 0.5) 2^-23."""
+    u = torch.bitwise_right_shift(bits, 9).bitwise_and_((1 << 23) - 1).double()
+    return u.add_(0.5).mul_(2.0**-23)
+
+
+def _normal_pairs(pair: torch.Tensor, k0: torch.Tensor, k1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Box-Muller: (r, theta) float64 of pair index ``pair`` (elements 2p -> r cos theta, 2p+1 -> r sin theta)."""
+    c = pair.mul(2)
+    r = _uniform_open(hash_bits(c, k0, k1)).log_().mul_(-2.0).sqrt_()
+    theta = _uniform_open(hash_bits(c.add_(1), k0, k1)).mul_(2 * math.pi)
+    return r, theta
+
+
+def _fmix(h: torch.Tensor) -> torch.Tensor:
+    """fmix32 without in-place ops (the form torch.compile fuses into one kernel)."""
+    h = h ^ ((h >> 16) & 0xFFFF)
+    h = h * _M1
+    h = h ^ ((h >> 13) & 0x7FFFF)
+    h = h * _M2
+    return h ^ ((h >> 16) & 0xFFFF)
+
+
+def normals_reference(k0: torch.Tensor, k1: torch.Tensor, pair: torch.Tensor) -> torch.Tensor:
+    """Normals [Kc, 2 * pairs] of pair indices ``pair`` [1, pairs]: the definition the compiled kernel fuses."""
+    c = pair * 2
+    a = _fmix(_fmix(c + k0) ^ k1)
+    b = _fmix(_fmix(c + 1 + k0) ^ k1)
+    u1 = (((a >> 9) & 0x7FFFFF).double() + 0.5) * 2.0**-23
+    u2 = (((b >> 9) & 0x7FFFFF).double() + 0.5) * 2.0**-23
+    r = torch.sqrt(-2.0 * torch.log(u1))
+    theta = u2 * (2 * math.pi)
+    return torch.stack((r * torch.cos(theta), r * torch.sin(theta)), dim=-1).flatten(-2).float()
+
+
+_FUSED: dict[str, object] = {}
+
+
+def _fused_normals(device: torch.device):
+    """The compiled ``normals_reference`` for this device type with AIMC_COMPILE=1, else None (plain PyTorch; also
+    when compiling failed once: no C++ compiler, no Triton, ...). Both give the same numbers (bitwise in our
+    tests). Off by default: on a 2-core CPU the compiled float64 kernel measured 1.5x slower than the blocked
+    plain path, and compiling costs ~20 s per process."""
+    kind = device.type
+    if kind not in _FUSED:
+        fn = None
+        if os.environ.get("AIMC_COMPILE", "0") == "1" and kind in ("cpu", "cuda"):
+            try:
+                fn = torch.compile(normals_reference, dynamic=True, fullgraph=True)
+                k = torch.zeros((2, 1), dtype=torch.int32, device=device)
+                fn(k, k, torch.arange(33, dtype=torch.int32, device=device).unsqueeze(0))  # compile now, or fail now
+            except Exception as err:  # any failure of the compiler stack: keep the plain path, say so once
+                warnings.warn(f"aimcbench: torch.compile of the noise kernel failed ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0] if str(err) else ''}); using plain PyTorch (slower, same "
+                              "numbers to an ulp).")
+                fn = None
+        _FUSED[kind] = fn
+    return _FUSED[kind]
+
+
+class ChipKeys:
+    """The keys of one named stream for a chunk of chips: ``randn``/``rand`` give [Kc, *shape] tensors whose
+    row k depends only on (seed, layer, chips[k], stream) and the element's position."""
+
+    def __init__(self, seed: int, layer: str, chips: Iterable[int], stream: str | Sequence[str],
+                 device: torch.device | str = "cpu"):
+        self.seed, self.layer, self.chips, self.device = seed, layer, tuple(chips), torch.device(device)
+        names = [stream] * len(self.chips) if isinstance(stream, str) else list(stream)
+        if len(names) != len(self.chips):
+            raise ValueError(f"{len(names)} stream names for {len(self.chips)} chips")
+        self.streams = tuple(names)
+        words = [derive_seed(seed, layer, k, s) for k, s in zip(self.chips, names)]
+        keys = torch.tensor([[_int32(w & 0xFFFFFFFF), _int32((w >> 32) & 0xFFFFFFFF)] for w in words],
+                            dtype=torch.int32).reshape(len(words), 2)
+        # One host-to-device copy per stream and chunk (non-blocking: no synchronization).
+        self.keys = keys.to(self.device, non_blocking=True)
+        self.reads: Optional[tuple[int, ...]] = None  # set by a crossbar: which read of the stream this is, per chip
+
+    def derive(self, suffix: str) -> "ChipKeys":
+        """The keys of a sub-stream: each chip's stream name with `` <suffix>`` appended."""
+        sub = ChipKeys(self.seed, self.layer, self.chips, [f"{s} {suffix}" for s in self.streams], self.device)
+        sub.reads = self.reads
+        return sub
+
+    def __len__(self) -> int:
+        return len(self.chips)
+
+    def _k(self, ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
+        view = (len(self.chips),) + (1,) * ndim
+        return self.keys[:, 0].view(view), self.keys[:, 1].view(view)
+
+    def randn(self, shape: Sequence[int], out: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Standard normals [Kc, *shape] (written into ``out`` if given)."""
+        n, kc = math.prod(shape), len(self.chips)
+        if out is None:
+            out = torch.empty((kc, *shape), device=self.device)
+        flat = out.view(kc, n)
+        half = (n + 1) // 2
+        k0, k1 = self._k(1)
+        fused = _fused_normals(self.device)
+        if fused is not None:  # one compiled kernel for the whole stream (same integers; floats to an ulp)
+            z = fused(k0, k1, torch.arange(half, dtype=torch.int32, device=self.device).unsqueeze(0))
+            flat.copy_(z[:, :n])
+            return out
+        # Plain PyTorch, in blocks of pairs of all chips together. On a CPU the blocks stay in cache (3-5x faster
+        # than whole-tensor passes at 10^7 numbers); a GPU takes up to 2^26 pairs per block (one set of kernels
+        # per draw in practice), which bounds the float64 temporaries (~20 bytes per number) at ~1.3 GB.
+        block = _CPU_BLOCK_PAIRS if self.device.type == "cpu" else _GPU_BLOCK_PAIRS
+        step = max(1024, block // max(kc, 1))
+        for s in range(0, half, step):
+            e = min(s + step, half)
+            r, theta = _normal_pairs(torch.arange(s, e, dtype=torch.int32, device=self.device).unsqueeze(0), k0, k1)
+            ev = flat[:, 2 * s:min(2 * e, n):2]
+            ev.copy_(theta.cos().mul_(r)[:, :ev.shape[1]])
+            od = flat[:, 2 * s + 1:min(2 * e, n):2]
+            if od.shape[1]:
+                od.copy_(theta.sin_().mul_(r)[:, :od.shape[1]])
+        return out
+
+    def randn_at(self, rows: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """The normals ``randn(shape)[rows, index]`` would hold (flat element ``index`` of chip row ``rows``),
+        computed at those elements only (bound management re-reads a few outputs)."""
+        k0, k1 = self.keys[rows, 0], self.keys[rows, 1]
+        idx = index.to(torch.int32)
+        r, theta = _normal_pairs(torch.div(idx, 2, rounding_mode="floor"), k0, k1)
+        odd = idx.bitwise_and(1).bool()
+        return torch.where(odd, theta.sin(), theta.cos()).mul_(r).float()
+
+    def randn_rows(self, rows: torch.Tensor, start: torch.Tensor, width: int) -> torch.Tensor:
+        """[M, width]: the normals ``randn(shape)`` holds for chip row ``rows[m]`` at flat elements
+        ``start[m] .. start[m] + width - 1`` (bound management re-reads whole output vectors). Even ``start`` and
+        ``width`` take whole Box-Muller pairs (half the work of ``randn_at``)."""
+        if width % 2:
+            cols = torch.arange(width, device=start.device)
+            return self.randn_at(rows.unsqueeze(1).expand(-1, width), start.unsqueeze(1) + cols)
+        k0, k1 = self.keys[rows, 0].unsqueeze(1), self.keys[rows, 1].unsqueeze(1)
+        pair = torch.div(start, 2, rounding_mode="floor").to(torch.int32).unsqueeze(1) \
+            + torch.arange(width // 2, dtype=torch.int32, device=start.device)
+        r, theta = _normal_pairs(pair, k0, k1)
+        return torch.stack((theta.cos().mul_(r), theta.sin_().mul_(r)), dim=-1).view(len(rows), width).float()
+
+    def rand(self, shape: Sequence[int]) -> torch.Tensor:
+        """Uniforms on [0, 1) with 24 bits, [Kc, *shape]."""
+        n = math.prod(shape)
+        k0, k1 = self._k(1)
+        bits = hash_bits(torch.arange(n, dtype=torch.int32, device=self.device).unsqueeze(0), k0, k1)
+        u = torch.bitwise_right_shift(bits, 8).bitwise_and_((1 << 24) - 1).float().mul_(2.0**-24)
+        return u.view(len(self.chips), *shape)
 
 
 class ChipStreams:
-    """The named random streams of a chunk of chips of one layer: ``streams("program")`` is a list of fresh
-    generators, one per chip in ``chips`` order, each restarted from its seed (calling twice repeats the numbers)."""
+    """The named random streams of a chunk of chips of one layer: ``streams("program")`` is that stream's
+    :class:`ChipKeys` (calling twice gives the same numbers)."""
 
     def __init__(self, seed: int, layer: str, chips: Iterable[int], device: torch.device | str = "cpu"):
         self.seed, self.layer, self.chips, self.device = seed, layer, tuple(chips), torch.device(device)
@@ -38,42 +226,23 @@ class ChipStreams:
     def __len__(self) -> int:
         return len(self.chips)
 
-    def __call__(self, stream: str) -> list[torch.Generator]:
-        return [chip_generator(self.seed, self.layer, k, stream, self.device) for k in self.chips]
+    def __call__(self, stream: str | Sequence[str]) -> ChipKeys:
+        return ChipKeys(self.seed, self.layer, self.chips, stream, self.device)
 
 
-def _fill_chips(out: torch.Tensor, gens: Sequence[torch.Generator],
-                fill: Callable[[torch.Tensor, torch.Generator], object]) -> torch.Tensor:
-    """Fill row k of ``out`` from generator k."""
-    if out.device.type == "cpu" and len(gens) > 1 and out[0].numel() >= 65536 and torch.get_num_threads() > 1:
-        # torch's CPU samplers with a generator run on one core; chips have independent generators, so fill
-        # them from several threads (the op releases the GIL). Same numbers as the serial loop.
-        list(_pool().map(lambda k: fill(out[k], gens[k]), range(len(gens))))
-    else:
-        for k, g in enumerate(gens):
-            fill(out[k], g)
-    return out
+def randn_chips(shape: Sequence[int], keys: ChipKeys, device: torch.device | None = None,
+                out: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Standard normals [len(keys), *shape], row k from chip k's stream (into ``out`` if given)."""
+    return keys.randn(shape, out)
 
 
-def randn_chips(shape: Sequence[int], gens: Sequence[torch.Generator], device: torch.device,
-                out: torch.Tensor | None = None) -> torch.Tensor:
-    """Standard normals [len(gens), *shape], row k drawn from generator k (into ``out`` if given)."""
-    if out is None:
-        out = torch.empty((len(gens), *shape), device=device)
-    return _fill_chips(out, gens, lambda t, g: t.normal_(generator=g))
+def rand_chips(shape: Sequence[int], keys: ChipKeys, device: torch.device | None = None) -> torch.Tensor:
+    """Uniforms on [0, 1), [len(keys), *shape], row k from chip k's stream."""
+    return keys.rand(shape)
 
 
-def rand_chips(shape: Sequence[int], gens: Sequence[torch.Generator], device: torch.device) -> torch.Tensor:
-    """Uniforms on [0, 1), [len(gens), *shape], row k drawn from generator k."""
-    out = torch.empty((len(gens), *shape), device=device)
-    return _fill_chips(out, gens, lambda t, g: t.uniform_(generator=g))
-
-
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _POOL
-    if _POOL is None or _POOL._max_workers != torch.get_num_threads():
-        _POOL = ThreadPoolExecutor(max_workers=torch.get_num_threads(), thread_name_prefix="aimc-rng")
-    return _POOL
+def chip_generator(seed: int, layer: str, chip: int, stream: str, device: torch.device) -> torch.Generator:
+    """A torch generator seeded from (seed, layer, chip, stream), for code outside the hot path that needs one."""
+    g = torch.Generator(device=device)
+    g.manual_seed(derive_seed(seed, layer, chip, stream))
+    return g

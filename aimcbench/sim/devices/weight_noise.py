@@ -10,7 +10,7 @@ import torch
 from ..config import HardwareConfig
 from ..periphery import quantize_symmetric
 from .base import Device, register_device
-from .rng import ChipStreams, chip_generator, randn_chips
+from .rng import ChipKeys, ChipStreams, randn_chips
 
 
 @dataclass
@@ -33,9 +33,6 @@ class WeightNoiseDevice(Device):
         super().__init__(hw)
         self.cfg = hw.weight_noise
         self.bits = hw.device.program_bits
-        # Inference batches each chip's per-layer N_T generator has served (keyed by the generator object,
-        # which the crossbar keeps from batch to batch and replaces when it restarts the stream).
-        self._served: dict[int, tuple[torch.Generator, int]] = {}
 
     @property
     def temporal(self) -> bool:
@@ -60,31 +57,25 @@ class WeightNoiseDevice(Device):
         return programmed
 
     def temporal_factor(self, shape: Sequence[int], programmed: Union[torch.Tensor, SpatialState],
-                        gens: Sequence[torch.Generator], device: torch.device) -> torch.Tensor:
+                        keys: ChipKeys, device: torch.device) -> torch.Tensor:
         """Standard normals z of one inference batch, N_T = eta0 (1 + temporal_rel_std z): [Kc, *shape] (weight)
         or [Kc, 1, 1] (batch).
 
+        ``keys`` name this batch's draws of this layer (the crossbar counts each chip's batches: ``keys.reads``).
         batch: the n-th inference batch of chip k takes z from a stream named by (seed, chip k, n) only, so every
-        analog layer of the chip, each counting its own batches, gets the same N_T in the same batch. The layer's
-        own generator draws one number per batch anyway, which keeps a reused stream in step."""
+        analog layer of the chip, each counting its own batches, gets the same N_T in the same batch."""
         if self.cfg.temporal_granularity == "weight":
-            return randn_chips(shape, gens, device)
+            return keys.randn(shape)
         if isinstance(programmed, SpatialState):
             seed, chips = programmed.seed, programmed.chips
         else:  # a bare N_S tensor (direct use of the device): chips 0..Kc-1
-            seed, chips = 0, tuple(range(len(gens)))
-        z = torch.empty(len(gens), 1, 1, device=device)
-        for row, (k, g) in enumerate(zip(chips, gens)):
-            g_, n = self._served.get(id(g), (g, 0))
-            if g_ is not g:
-                n = 0
-            torch.empty(1, device=device).normal_(generator=g)
-            self._served[id(g)] = (g, n + 1)
-            z[row].normal_(generator=chip_generator(seed, "network", k, f"N_T batch {n}", device))
-        return z
+            seed, chips = 0, tuple(range(len(keys)))
+        reads = keys.reads if keys.reads is not None else (0,) * len(chips)
+        net = ChipKeys(seed, "network", chips, [f"N_T batch {n}" for n in reads], device)
+        return net.randn((1, 1))
 
     def sample(self, w_norm: torch.Tensor, static: Union[torch.Tensor, SpatialState], inv_scale: torch.Tensor,
-               gens: Sequence[torch.Generator]) -> torch.Tensor:
+               keys: ChipKeys) -> torch.Tensor:
         """Normalized weights for one inference batch (N_T ~ N(eta0, (rel_std eta0)^2) drawn now, one per chip or
         one per weight: weight_noise.temporal_granularity).
 
@@ -93,7 +84,7 @@ class WeightNoiseDevice(Device):
             return static
         c = self.cfg
         n_s = static.n_s if isinstance(static, SpatialState) else static
-        n_t = c.eta0 + c.temporal_rel_std * c.eta0 * self.temporal_factor(w_norm.shape, static, gens, w_norm.device)
+        n_t = c.eta0 + c.temporal_rel_std * c.eta0 * self.temporal_factor(w_norm.shape, static, keys, w_norm.device)
         w = self.quantized(w_norm)
         if c.kind == "mul":
             return w + w * n_t * n_s
