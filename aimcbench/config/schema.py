@@ -33,6 +33,13 @@ class MCConfig:
                                         "starts, from /proc/meminfo or os.sysconf). Checked against an estimate "
                                         "before any file is written (one chip must fit), and bounds how many chips "
                                         "run at once", lo=0.0, lo_open=True, default=None)
+    # Issue 15: one point's chips split over several jobs (GPUs, nodes); `aimc report` merges the shards.
+    shard_index: int = _f("which shard of the chips this job runs: shard i of mc.shard_count runs the contiguous "
+                          "chip ids [i * chips // shard_count, (i + 1) * chips // shard_count) at every point (chip "
+                          "k is the same chip in any shard); 0 with shard_count 1: every chip", lo=0, default=0)
+    shard_count: int = _f("how many jobs share the chips of each point (1: unsharded); at most mc.chips. Launch "
+                          "the shards as one multirun (aimc sweep -m mc.shard_index=0,1,2,3 mc.shard_count=4 "
+                          "hydra/launcher=joblib) and merge them with aimc report", lo=1, default=1)
 
 
 def _recognizer_rule(v: Any) -> str | None:

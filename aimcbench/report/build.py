@@ -278,6 +278,9 @@ def report_dirs(dirs, out: str | os.PathLike | None = None, normalize_to: str | 
     if not dirs:
         raise ReportError("dirs: no directories given; pass dirs=[DIR,...] (aimc report DIR...)")
     found = find_sweeps(dirs)
+    from .shards import merge_shard_sets  # issue 15: the shards of one sweep become one sweep directory
+
+    found = merge_shard_sets(found, out)
     written: list[Path] = []
     for path in found:
         written += write_sweep_report(path, **kw)
@@ -291,4 +294,4 @@ def report_dirs(dirs, out: str | os.PathLike | None = None, normalize_to: str | 
         # the merged table would overwrite that sweep's own percentiles.csv
         raise ReportError(f"out: {out} is one of the sweep directories being merged; "
                           "choose another directory")
-    return written + merge_sweeps(dirs, out, normalize_to=normalize_to, stat=stat, **kw)
+    return written + merge_sweeps(found, out, normalize_to=normalize_to, stat=stat, **kw)

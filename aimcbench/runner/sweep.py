@@ -48,6 +48,7 @@ from .contract import (
 )
 from .calibration import Calibrator, calibration_batches, needs_adc_calibration
 from .points import axis_entries, point_configs
+from .shards import chip_ids, hashable_point, offset_rows, shard_device, shard_meta
 from .provenance import (
     data_provenance,
     device_text,
@@ -235,7 +236,7 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
     env_stop = os.environ.get("AIMC_STOP_AFTER_POINTS")
     clean_temp_files(run_dir)
 
-    device = pick_device(cfg.get("device", "cpu"))
+    device = shard_device(pick_device(cfg.get("device", "cpu")), cfg["mc"])  # shards on one node: one GPU each
     task_name = cfg["model"].get("task", "classification")
     task = get_task(task_name)
     sweep, mc, ev = cfg["sweep"], cfg["mc"], cfg["eval"]
@@ -268,7 +269,9 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
             "calibration")
         calib = None
     meta["mitigation"] = {**(cfg.get("mitigation") or {}), "applied": calib is not None}
-    points = point_configs(cfg)
+    points = [hashable_point(p) for p in point_configs(cfg)]  # a shard's points are its own (runner/shards.py)
+    if shard_meta(points):
+        meta["shard"] = shard_meta(points)
     todo, done = _plan(run_dir, points, weights, meta["data"]["test_sha256"], log)
 
     # From here on this run owns the directory's contents.
@@ -295,7 +298,7 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
             pmc = pcfg["mc"]  # a sweep may vary mc.* too (e.g. a seed sweep)
             with warnings.catch_warnings():  # the uncalibrated-full-scale notice: calibrated right below
                 warnings.filterwarnings("ignore", message=".*adc.full_scale calibrated_max")
-                amodel = to_analog(model, hw, chips=int(pmc["chips"]), seed=int(pmc["seed"]),
+                amodel = to_analog(model, hw, chips=chip_ids(pmc), seed=int(pmc["seed"]),
                                    nabn=calib is not None,
                                    max_memory_gb=sim_budget_gb(pcfg))  # mc.max_memory_gb less data, model and rows
             if adc_calib is not None and hw.adc.full_scale == "calibrated_max":
@@ -311,6 +314,7 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
             if res.seconds_per_chip is not None:
                 meta["timings"].setdefault("seconds_per_chip", []).extend(round(t, 3) for t in res.seconds_per_chip)
             df, ddf = point_rows(i, sweep["key"], value, axis_label, res.chip_metrics, res.digital)
+            df = offset_rows(df, pmc)  # a shard's rows carry its chips' own ids
             digital_rel = f"points/digital_{i:03d}.csv"
             atomic_write_text(run_dir / digital_rel, ddf.to_csv(index=False))
             _write_files(run_dir, res.files)
