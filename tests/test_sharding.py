@@ -186,3 +186,27 @@ def test_shards_on_one_node_spread_over_its_gpus(monkeypatch):
     assert shard_device("cpu", mcs[1]) == "cpu" and shard_device("cuda", {"chips": 8}) == "cuda"
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)  # under Slurm: the job's own GPU is cuda:0
     assert shard_device("cuda", mcs[1]) == "cuda" and chosen == [0, 1, 0, 1]
+
+
+@pytest.mark.slow
+def test_denoiser_shards_merge_bitwise_on_continuous_metrics(tmp_path):
+    """PSNR and SSIM are floats of every chip (not counts like accuracy): bitwise equal rows are a strict test, and
+    two metrics per point check the merged order (point, metric, chip). About 40 s on 2 cores."""
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    from aimcbench.cli import main
+
+    small = ["threads=1", "model=dae", "hardware=pcm", "sweep=input_noise", "sweep.values=[0.2,0.6]", "mc.chips=4",
+             "eval.n=64", "eval.batch_size=32", "train.steps=50", "eval.recognizer=none", "report.html=false",
+             "report.formats=[png]", "progress=off"]
+    cache = tmp_path / "cache"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AIMC_CACHE_DIR", str(cache))
+        main(["sweep", *small, f"hydra.run.dir={tmp_path / 'full'}"])
+    res = _aimc(["sweep", "-m", *small, "mc.shard_index=0,1", "mc.shard_count=2", "hydra/launcher=joblib",
+                 "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path / 'multi'}"], tmp_path, cache)
+    assert res.returncode == 0, res.stderr[-2000:]
+    merged = report_dirs([tmp_path / "multi"])[0].parent  # the merged sweep's own report comes first
+    a, b = pd.read_parquet(merged / "chips.parquet"), pd.read_parquet(tmp_path / "full" / "chips.parquet")
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert list(dict.fromkeys(a["metric"])) == ["psnr", "ssim"] and a["value"].nunique() == len(a)
+    assert (merged / "percentiles.csv").read_bytes() == (tmp_path / "full" / "percentiles.csv").read_bytes()
