@@ -31,7 +31,7 @@ TABLE = load_cost_table()
 # dissipates its 2.4 mW / 8 arrays over 100 ns (30 pJ); that term is calibrated, not checked.
 ISAAC = ("device.model=rram_signed", "device.g_max_uS=0.146484375", "device.v_read_V=0.5",
          "mapping.tile_rows=128", "mapping.tile_cols=128", "mapping.weight_slices=8", "device.bits_per_cell=2",
-         "dac.bits=16", "dac.input_bits_per_cycle=1", "adc.bits=8", "adc.columns_per_adc=128")
+         "dac.bits=16", "dac.signed=false", "dac.input_bits_per_cycle=1", "adc.bits=8", "adc.columns_per_adc=128")
 
 
 def test_isaac_table_totals_reproduce_the_published_tile_and_chip():

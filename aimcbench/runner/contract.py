@@ -99,9 +99,12 @@ def model_digest(model: torch.nn.Module) -> str:
 
 def hash_parts(point_cfg: dict, weights: str, data: str | None) -> dict[str, Any]:
     """What a point's numbers depend on, in named parts (a manifest stores them, so that a mismatch can say
-    which part changed): the config hash, eval.batch_size, the weights' content hash, the test data's hash."""
-    return {"config": _config_hash(point_cfg), "batch_size": int(point_cfg["eval"]["batch_size"]),
-            "weights": weights, "data": data}
+    which part changed): the simulator's numbers version, the config hash, eval.batch_size, the weights' content
+    hash, the test data's hash."""
+    from aimcbench.sim import NUMBERS_VERSION
+
+    return {"sim": NUMBERS_VERSION, "config": _config_hash(point_cfg),
+            "batch_size": int(point_cfg["eval"]["batch_size"]), "weights": weights, "data": data}
 
 
 def point_hash(point_cfg: dict, weights: str, data: str | None = None) -> str:

@@ -171,14 +171,15 @@ MISMATCH_WHY = {"weights": "different model weights (the trained model changed, 
                            "model retrained, or another checkpoint)",
                 "data": "different test data (e.g. full MNIST instead of the embedded sample, or other files)",
                 "batch_size": "a different eval.batch_size",
-                "config": "a different config (e.g. edited settings or defaults)"}
+                "config": "a different config (e.g. edited settings or defaults)",
+                "sim": "another version of the simulator's random numbers (points of an older aimcbench)"}
 
 
 def mismatch_reason(old_parts: dict | None, parts: dict) -> str:
     """Why stored points do not fit this run: the first part that differs."""
     if not isinstance(old_parts, dict):
         return "a different config or an older aimcbench"
-    for key in ("config", "batch_size", "weights", "data"):  # a changed config explains the rest
+    for key in ("sim", "config", "batch_size", "weights", "data"):  # a changed config explains the rest
         if old_parts.get(key) != parts.get(key):
             detail = f" ({old_parts.get(key)}, now {parts.get(key)})" if key == "batch_size" else ""
             return MISMATCH_WHY[key] + detail

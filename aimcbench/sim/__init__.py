@@ -13,5 +13,9 @@ from .convert import AnalogModel, to_analog
 from .layers import select_layers
 from .tiling import plan_layer, tile_plan
 
-__all__ = ["ConfigError", "HardwareConfig", "AnalogModel", "config_dir", "field_docs", "hardware_from_dict",
+# Bumped whenever the same config draws other numbers (a sweep point's hash includes it, so stored points of an
+# older simulator are never mixed with new ones). 2: counter-based chip streams (issue 15).
+NUMBERS_VERSION = 2
+
+__all__ = ["NUMBERS_VERSION", "ConfigError", "HardwareConfig", "AnalogModel", "config_dir", "field_docs", "hardware_from_dict",
            "load_hardware", "plan_layer", "profile_names", "select_layers", "tile_plan", "to_analog"]

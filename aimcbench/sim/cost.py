@@ -3,7 +3,8 @@
 Per analog layer the model counts the events of one inference (one input image, batch 1):
 
 - ``vectors`` V: input vectors the layer's matrix sees (a conv: its output pixels; a Linear: 1 per sample);
-- ``cycles``: input bit-serial cycles, ceil(dac.bits / dac.input_bits_per_cycle) (1 when that is null);
+- ``cycles``: input bit-serial cycles, ceil(magnitude bits / dac.input_bits_per_cycle), magnitude bits = dac.bits - 1
+  for a signed (sign-magnitude) DAC, dac.bits for an unsigned one (1 when input_bits_per_cycle is null);
 - ``phases``: 2 where an unsigned ADC (adc.range_uA) meets inputs that go negative (the simulator's second read
   phase), else 1;
 - array reads = V x cycles x phases x arrays; DAC conversions = V x cycles x phases x rows x column-arrays;
@@ -31,6 +32,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from .slicing import cycle_count
 from .config import ConfigError, HardwareConfig
 from .config_cost import DEFAULT_TABLE, CostTable, load_cost_table
 from .devices import DEVICES
@@ -119,7 +121,7 @@ def count_layer(shape: LayerShape, hw: HardwareConfig) -> dict:
                                                                 f"not fit in mapping.tile_cols = {m.tile_cols}")
         col_arrays, rows, cols = math.ceil(shape.n_out / fit), m.tile_rows, m.tile_cols
     bits, per_cycle = hw.dac.bits, hw.dac.input_bits_per_cycle
-    cycles = 1 if bits is None or per_cycle is None else math.ceil(bits / per_cycle)
+    cycles = cycle_count(bits, hw.dac.signed, per_cycle)  # as the simulator's bit-serial inputs (sim.slicing)
     unsigned_adc = not signed_cells and hw.adc.range_uA is not None
     phases = 2 if unsigned_adc and shape.negative_inputs else 1
     reads = shape.vectors * cycles * phases           # reads of every array of the layer

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .config import HardwareConfig
+from .circuit import Circuit
 from .converters import ADC, DAC
 from .devices import ChipKeys, ChipStreams, make_device
 from .periphery import physical_adc_bound
@@ -33,8 +34,9 @@ class ChipState:
     """What a chunk of chips needs for inference at one read-out time."""
 
     chips: tuple[int, ...]
-    tiles: Any = None                           # stacked arrays W [Kc, A, R, out] or (W+, W-) with separate ADCs
-    comp: Optional[torch.Tensor] = None         # drift compensation factors [Kc, A, out]
+    tiles: Any = None                           # stacked arrays W [Kc, A, R, P] or (W+, W-) with separate ADCs
+    comp: Optional[torch.Tensor] = None         # drift compensation factors [Kc, A, P] (P physical columns)
+    adc_errs: Any = None                        # the chips' ADC offsets, gains, transfer curves (None: ideal)
     static: Optional[torch.Tensor] = None       # weight-noise static part [Kc, out, in] (temporal noise only)
     bias: Optional[torch.Tensor] = None         # per-chip noisy bias [Kc, out] (weight_noise.on_bias)
     gsum: Any = None                            # study 003 column noise: (g+ + g-)/g_range [Kc, A, R, out],
@@ -82,6 +84,9 @@ class Crossbar(nn.Module):
         else:
             adc_bound, signed = hw.adc.bound, True
         self.adc = ADC(hw.adc, adc_bound, signed)
+        # Weight slices, input cycles, IR drop, ADC errors (issue 17); the arrays hold circuit.phys_cols columns.
+        self.circuit = Circuit(hw, plan, w.shape[0], self.device_model.signed_weights, self.device_model.temporal,
+                               self.separate, signed)
         # adc.full_scale calibrated_max: the largest ideal output seen while calibrating (None: not calibrating)
         self.calib_max: Optional[float] = None
         self.t_inference_s = hw.t_inference_s
@@ -159,21 +164,23 @@ class Crossbar(nn.Module):
         chips = tuple(chips)
         streams = self.streams(chips)
         dev = self.device_model
-        prog = dev.program(self.w_norm, streams)
+        errs = self.circuit.adc_errors(streams)
+        prog = dev.program(self.circuit.physical_weights(self.w_norm), streams)
         if dev.signed_weights:
             if dev.temporal:  # the weights of each inference batch are drawn in forward_matrix
-                return ChipState(chips, static=prog)
+                return ChipState(chips, static=prog, adc_errs=errs)
             bias = None if self.bias is None else dev.chip_bias(self.bias, streams)
-            return ChipState(chips, tiles=self._stack(dev.read(prog, self.t_inference_s, streams)), bias=bias)
+            return ChipState(chips, tiles=self._stack(dev.read(prog, self.t_inference_s, streams)), bias=bias,
+                             adc_errs=errs)
         comp = None
         if self.hw.drift_compensation != "none":
             # Reference right after programming (no drift, no read noise), through the full noisy, quantized forward.
-            ref = self._readout_level(*dev.read(prog, 0.0, None), streams("comp-ref"))
+            ref = self._readout_level(*dev.read(prog, 0.0, None), streams("comp-ref"), errs)
         gp, gm = dev.read(prog, self.t_inference_s, streams)
         if self.hw.drift_compensation != "none":
-            cur = self._readout_level(gp, gm, streams(f"comp@{self.t_inference_s}"))
+            cur = self._readout_level(gp, gm, streams(f"comp@{self.t_inference_s}"), errs)
             comp = ref / cur
-        return ChipState(chips, tiles=self._tiles(gp, gm), comp=comp, gsum=self._gsum(gp, gm))
+        return ChipState(chips, tiles=self._tiles(gp, gm), comp=comp, gsum=self._gsum(gp, gm), adc_errs=errs)
 
     def _gsum(self, gp: torch.Tensor, gm: torch.Tensor):
         """Normalized conductances that carry current in each read column (for thermal and shot noise)."""
@@ -188,21 +195,22 @@ class Crossbar(nn.Module):
     def _tiles(self, gp: torch.Tensor, gm: torch.Tensor):
         """Conductances -> normalized stacked arrays [Kc, A, R, out] (one signed, or a pair for separate ADCs)."""
         g_range = self.device_model.g_range
-        if self.separate:
-            return self._stack(gp / g_range), self._stack(gm / g_range)
+        if self.separate or self.hw.array.r_wire_ohm > 0:
+            ep, em = self.circuit.ir_drop(self._stack(gp / g_range), self._stack(gm / g_range), g_range)
+            return (ep, em) if self.separate else ep.sub_(em)
         return self._stack((gp - gm) / g_range)
 
-    def _readout_level(self, gp: torch.Tensor, gm: torch.Tensor, keys: ChipKeys) -> torch.Tensor:
+    def _readout_level(self, gp: torch.Tensor, gm: torch.Tensor, keys: ChipKeys, errs=None) -> torch.Tensor:
         """Drift-compensation read-out: the identity matrix through each array; max(mean|y|, 1e-4) per array
         (global) or per column (per_column), as [Kc, A, out]."""
         a, r = len(self.plan.row_splits), self.rows
         sizes = torch.tensor([r1 - r0 for r0, r1 in self.plan.row_splits], device=gp.device)
         real = torch.arange(r, device=gp.device).view(1, r) < sizes.view(a, 1)   # [A, R]: rows that exist
         eye = torch.eye(r, device=gp.device).expand(a, r, r) * real.unsqueeze(-1)  # [A, N=R, R]
-        y = self._read(eye, self._tiles(gp, gm), keys)                            # [Kc, A, R, out]
+        y = self._read(eye, self._tiles(gp, gm), keys, None, errs)                # [Kc, A, R, P]
         lv = (y.abs() * real.view(1, a, r, 1)).sum(dim=2) / sizes.view(1, a, 1)   # mean over the array's rows
         if self.hw.drift_compensation == "global":
-            for c0, c1 in self.plan.col_splits:
+            for c0, c1 in self.circuit.col_splits:
                 lv[:, :, c0:c1] = lv[:, :, c0:c1].mean(dim=2, keepdim=True)
         return lv.clamp(min=1e-4)
 
@@ -256,12 +264,12 @@ class Crossbar(nn.Module):
             return y.abs().amax(dim=-1) >= self.adc.bound
         return y.amax(dim=-1) >= self.adc.bound
 
-    def _read(self, v: torch.Tensor, w, keys: Optional[ChipKeys], gs=None) -> torch.Tensor:
+    def _read(self, v: torch.Tensor, w, keys: Optional[ChipKeys], gs=None, errs=None) -> torch.Tensor:
         """Digitized array outputs [Kc, A, N, out] of normalized inputs v, with sign phases and bound management."""
         if not self.adc.signed and bool((v < 0).any()):
             # An unsigned ADC sees positive currents only: negative inputs are applied in a second phase.
             k2 = (None, None) if keys is None else (keys.derive("phase+"), keys.derive("phase-"))
-            return self._read(v.clamp(min=0), w, k2[0], gs).sub_(self._read((-v).clamp(min=0), w, k2[1], gs))
+            return self._read(v.clamp(min=0), w, k2[0], gs, errs).sub_(self._read((-v).clamp(min=0), w, k2[1], gs, errs))
         # Iterative bound management re-reads clipped vectors from their clean (noise-free) products.
         clean: Optional[list] = [] if self.adc.iterative else None
         if self.separate:
@@ -278,15 +286,15 @@ class Crossbar(nn.Module):
             if bool(clip.any()):  # the one host read of a forward, and only with iterative bound management
                 sel = clip.nonzero()                                   # [M, 3]: (chip, array, vector)
                 clean = [c[sel[:, 0], sel[:, 1], sel[:, 2]] for c in clean]  # [M, out]
-                for y in ys:
-                    self.adc.quantize_(y)
-                self._manage_bounds(ys, clean, sel, sub)
+                for j, y in enumerate(ys):
+                    self.circuit.apply_adc_(self.adc.quantize_(y), errs, self.adc.bound, j)
+                self._manage_bounds(ys, clean, sel, sub, errs)
                 return ys[0] if len(ys) == 1 else ys[0].sub_(ys[1])
-        for y in ys:
-            self.adc.quantize_(y)
+        for j, y in enumerate(ys):
+            self.circuit.apply_adc_(self.adc.quantize_(y), errs, self.adc.bound, j)
         return ys[0] if len(ys) == 1 else ys[0].sub_(ys[1])
 
-    def _manage_bounds(self, ys: list, clean: list, sel: torch.Tensor, keys: list) -> None:
+    def _manage_bounds(self, ys: list, clean: list, sel: torch.Tensor, keys: list, errs=None) -> None:
         """Iterative bound management: the clipped input vectors (rows ``sel`` of all chips and arrays at once)
         are re-applied halved until no output clips, up to 2^10 > 1000x, as aihwkit does. A halved input's
         product is exactly half the product (scaling by a power of two is exact in floating point), so each
@@ -309,8 +317,9 @@ class Crossbar(nn.Module):
             for y in reads[1:]:
                 still |= self._clip_mask(y)
             s = sel[todo]
-            for y, dest in zip(reads, ys):
-                dest[s[:, 0], s[:, 1], s[:, 2]] = self.adc.quantize_(y).div_(factor)
+            for j, (y, dest) in enumerate(zip(reads, ys)):
+                self.circuit.apply_adc_(self.adc.quantize_(y), errs, self.adc.bound, j, rows=s)
+                dest[s[:, 0], s[:, 1], s[:, 2]] = y.div_(factor)
             if not bool(still.any()):
                 break
             todo = todo[still]
@@ -327,11 +336,12 @@ class Crossbar(nn.Module):
             tiles = self._stack(self.device_model.sample(self.w_norm, st.static, inv, nt))
         v, alpha = self.dac(self._stack_inputs(x))                     # [..., N, A, R], alpha [..., N, A, 1]
         v, alpha = v.movedim(-2, -3), alpha.movedim(-2, -3)            # [..., A, N, R], [..., A, N, 1]
-        y = self._read(v.contiguous(), tiles, keys, st.gsum)           # [Kc, A, N, out]
-        # Digital side: weight scale and drift compensation per array and column, input scale per vector; then
-        # the partial sums of the row arrays are added.
-        s = self.scale.unsqueeze(1) if st.comp is None else (st.comp * self.scale).unsqueeze(2)
-        return y.mul_(s).mul_(alpha).sum(dim=1)
+        v, cycle_factors = self.circuit.cycle_inputs(v)                # bit-serial: [..., A, C N, R]
+        y = self._read(v.contiguous(), tiles, keys, st.gsum, st.adc_errs)   # [Kc, A, C N, P]
+        # Digital side: shift-and-add of cycles and slices, drift compensation per physical column, weight scale
+        # per array and output, input scale per vector; then the partial sums of the row arrays are added.
+        y = self.circuit.combine(y, cycle_factors, st.comp)
+        return y.mul_(self.scale.unsqueeze(1)).mul_(alpha).sum(dim=1)
 
     # ----- study 003 naive full scale (adc.full_scale calibrated_max) ---------------------------------------
     def ideal_output_max(self, x: torch.Tensor) -> float:
