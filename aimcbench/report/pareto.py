@@ -75,6 +75,36 @@ def accuracy_energy_plot(rows: pd.DataFrame, *, axis: str, axis_title: str | Non
     return fig
 
 
+def accuracy_and_energy_plot(rows: pd.DataFrame, *, axis: str, axis_title: str | None = None,
+                             log: bool = False, title: str | None = None) -> Figure:
+    """The sweep's own axis across: p50 with p5-p95 bars on the left, energy per inference on a second axis on the
+    right (study 002's array-size trade: accuracy and what a chip pays, point by point)."""
+    fig, ax, owned = plots.new_axes(None)
+    metric = str(rows["metric"].iloc[0])
+    part = rows.sort_values("axis_value", kind="stable")
+    x = part["axis_value"].to_numpy(float)
+    yerr = np.vstack([part["p50"] - part["p5"], part["p95"] - part["p50"]])
+    ax.errorbar(x, part["p50"], yerr=yerr, fmt="o-", color="C0", capsize=3, label="median (bars: p5-p95 over chips)")
+    if part["digital"].notna().any():
+        ax.axhline(float(part["digital"].dropna().iloc[0]), color="C0", linestyle=":", linewidth=1,
+                   label="digital baseline")
+    right = ax.twinx()
+    right.plot(x, part["energy_pJ"], "s--", color="C3", label="energy per inference")
+    right.set_ylabel("energy per inference (pJ)", color="C3")
+    if log:
+        ax.set_xscale("log")
+        ax.set_xticks(x, [f"{v:g}" for v in x])  # the swept values themselves, not 6x10^1 and its minor ticks
+        ax.minorticks_off()
+    if (part["energy_pJ"] > 0).all() and part["energy_pJ"].max() > 10 * part["energy_pJ"].min():
+        right.set_yscale("log")
+    ax.set_xlabel(plots.axis_name(axis, axis_title))
+    handles = ax.get_legend_handles_labels()
+    more = right.get_legend_handles_labels()
+    plots._finish(fig, ax, metric, title, owned)
+    ax.legend(handles[0] + more[0], handles[1] + more[1], frameon=False, loc="best")
+    return fig
+
+
 def _metric(table: pd.DataFrame) -> str:
     metrics = list(table["metric"].unique())
     return "accuracy" if "accuracy" in metrics else metrics[0]
@@ -92,7 +122,12 @@ def write_pareto(sweep: Sweep, table: pd.DataFrame, out: Path, writer, footer: C
     csv = Path(out) / f"{OUT_STEM}.csv"
     atomic_write_text(csv, rows.to_csv(index=False))
     fig = accuracy_energy_plot(rows, axis=sweep.axis, axis_title=sweep.axis_title, title=title)
-    return [csv, *writer.save(footer(fig, note), Path(out) / f"{OUT_STEM}.png")]
+    written = [csv, *writer.save(footer(fig, note), Path(out) / f"{OUT_STEM}.png")]
+    if pd.api.types.is_numeric_dtype(rows["axis_value"]) and rows["axis_value"].notna().all():
+        fig = accuracy_and_energy_plot(rows, axis=sweep.axis, axis_title=sweep.axis_title,
+                                       log=sweep.axis_log, title=title)
+        written += writer.save(footer(fig, note), Path(out) / "accuracy_and_energy.png")
+    return written
 
 
 def write_merged_pareto(sweeps: list[Sweep], labels: list[str], tables: list[pd.DataFrame], out: Path, writer,

@@ -26,8 +26,9 @@ import torch
 def weight_slices(w_norm: torch.Tensor, slices: int, bits_per_cell: Optional[int]) -> tuple[torch.Tensor, list]:
     """[out, in] normalized weights -> ([S, out, in] slice weights in [-1, 1], [S] recombination factors).
 
-    One slice (S = 1) returns the weights unchanged (no rounding: device.program_bits quantizes as before)."""
-    if slices == 1:
+    One slice without device.bits_per_cell returns the weights unchanged (device.program_bits quantizes as before);
+    one slice with it holds b-bit weights."""
+    if slices == 1 and bits_per_cell is None:
         return w_norm.unsqueeze(0), [1.0]
     b = bits_per_cell
     total = slices * b
