@@ -12,9 +12,10 @@ and again (output noise, study 004's per-batch factor) put the read's index in t
 
 The bits: two rounds of MurmurHash3's 32-bit finalizer over (element counter + key0) xor key1, in int32 tensors
 (wrapping multiplies, logical shifts by masking), so CPU and CUDA compute the same integers. Normals come by
-Box-Muller from the hashes of elements 2p and 2p+1, in float64 and rounded to float32: the vectorized and scalar
-code paths of log/cos/sin then agree after rounding except with probability ~2^-29 per number, so the numbers of
-chip k do not depend on where the chip falls in a chunk (they would at float32, by one ulp now and then).
+Box-Muller from the hashes of elements 2p and 2p+1, in float32. The numbers of chip k must not depend on where
+the chip falls in a chunk: torch's CPU kernels of log/cos/sin/sqrt give the same bits for an element whatever
+its position in the tensor (their tails run the vectorized code on a partial load; tests/test_sim_rng.py checks
+it, and every chunking test compares chips bitwise), which float64 would cost 2.3x the time to guarantee.
 Uniforms have 23 bits, so a normal's magnitude is at most sqrt(2 ln 2^24) = 5.77 (tail mass beyond: 8e-9).
 """
 
@@ -30,7 +31,7 @@ import torch
 
 _M1 = -2048144789   # 0x85EBCA6B as int32 (MurmurHash3 fmix32 constants)
 _M2 = -1028477387   # 0xC2B2AE35 as int32
-_CPU_BLOCK_PAIRS = 1 << 17  # pairs per block on a CPU (all chips together): int32/float64 temporaries fit in L2
+_CPU_BLOCK_PAIRS = 1 << 17  # pairs per block on a CPU (all chips together): the temporaries fit in L2
 _GPU_BLOCK_PAIRS = 1 << 26  # pairs per block on a GPU: bounds the temporaries of one draw
 
 
@@ -67,13 +68,13 @@ def hash_bits(counter: torch.Tensor, k0: torch.Tensor, k1: torch.Tensor) -> torc
 
 
 def _uniform_open(bits: torch.Tensor) -> torch.Tensor:
-    """float64 in (0, 1) from the top 23 bits: ((b >>> 9) + 0.5) 2^-23."""
-    u = torch.bitwise_right_shift(bits, 9).bitwise_and_((1 << 23) - 1).double()
+    """float32 in (0, 1) from the top 23 bits: ((b >>> 9) + 0.5) 2^-23 (exact: 24 significant bits)."""
+    u = torch.bitwise_right_shift(bits, 9).bitwise_and_((1 << 23) - 1).float()
     return u.add_(0.5).mul_(2.0**-23)
 
 
 def _normal_pairs(pair: torch.Tensor, k0: torch.Tensor, k1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Box-Muller: (r, theta) float64 of pair index ``pair`` (elements 2p -> r cos theta, 2p+1 -> r sin theta)."""
+    """Box-Muller: (r, theta) float32 of pair index ``pair`` (elements 2p -> r cos theta, 2p+1 -> r sin theta)."""
     c = pair.mul(2)
     r = _uniform_open(hash_bits(c, k0, k1)).log_().mul_(-2.0).sqrt_()
     theta = _uniform_open(hash_bits(c.add_(1), k0, k1)).mul_(2 * math.pi)
@@ -94,11 +95,11 @@ def normals_reference(k0: torch.Tensor, k1: torch.Tensor, pair: torch.Tensor) ->
     c = pair * 2
     a = _fmix(_fmix(c + k0) ^ k1)
     b = _fmix(_fmix(c + 1 + k0) ^ k1)
-    u1 = (((a >> 9) & 0x7FFFFF).double() + 0.5) * 2.0**-23
-    u2 = (((b >> 9) & 0x7FFFFF).double() + 0.5) * 2.0**-23
+    u1 = (((a >> 9) & 0x7FFFFF).float() + 0.5) * 2.0**-23
+    u2 = (((b >> 9) & 0x7FFFFF).float() + 0.5) * 2.0**-23
     r = torch.sqrt(-2.0 * torch.log(u1))
     theta = u2 * (2 * math.pi)
-    return torch.stack((r * torch.cos(theta), r * torch.sin(theta)), dim=-1).flatten(-2).float()
+    return torch.stack((r * torch.cos(theta), r * torch.sin(theta)), dim=-1).flatten(-2)
 
 
 _FUSED: dict[str, object] = {}
@@ -107,7 +108,7 @@ _FUSED: dict[str, object] = {}
 def _fused_normals(device: torch.device):
     """The compiled ``normals_reference`` for this device type with AIMC_COMPILE=1, else None (plain PyTorch; also
     when compiling failed once: no C++ compiler, no Triton, ...). Both give the same numbers (bitwise in our
-    tests). Off by default: on a 2-core CPU the compiled float64 kernel measured 1.5x slower than the blocked
+    tests). Off by default: on a 2-core CPU the compiled kernel (then in float64) measured 1.5x slower than the blocked
     plain path, and compiling costs ~20 s per process."""
     kind = device.type
     if kind not in _FUSED:
@@ -172,7 +173,7 @@ class ChipKeys:
             return out
         # Plain PyTorch, in blocks of pairs of all chips together. On a CPU the blocks stay in cache (3-5x faster
         # than whole-tensor passes at 10^7 numbers); a GPU takes up to 2^26 pairs per block (one set of kernels
-        # per draw in practice), which bounds the float64 temporaries (~20 bytes per number) at ~1.3 GB.
+        # per draw in practice), which bounds the temporaries (~12 bytes per number) at ~1.6 GB.
         block = _CPU_BLOCK_PAIRS if self.device.type == "cpu" else _GPU_BLOCK_PAIRS
         step = max(1024, block // max(kc, 1))
         for s in range(0, half, step):
@@ -192,7 +193,7 @@ class ChipKeys:
         idx = index.to(torch.int32)
         r, theta = _normal_pairs(torch.div(idx, 2, rounding_mode="floor"), k0, k1)
         odd = idx.bitwise_and(1).bool()
-        return torch.where(odd, theta.sin(), theta.cos()).mul_(r).float()
+        return torch.where(odd, theta.sin(), theta.cos()).mul_(r)
 
     def randn_rows(self, rows: torch.Tensor, start: torch.Tensor, width: int) -> torch.Tensor:
         """[M, width]: the normals ``randn(shape)`` holds for chip row ``rows[m]`` at flat elements
@@ -205,7 +206,7 @@ class ChipKeys:
         pair = torch.div(start, 2, rounding_mode="floor").to(torch.int32).unsqueeze(1) \
             + torch.arange(width // 2, dtype=torch.int32, device=start.device)
         r, theta = _normal_pairs(pair, k0, k1)
-        return torch.stack((theta.cos().mul_(r), theta.sin_().mul_(r)), dim=-1).view(len(rows), width).float()
+        return torch.stack((theta.cos().mul_(r), theta.sin_().mul_(r)), dim=-1).view(len(rows), width)
 
     def rand(self, shape: Sequence[int]) -> torch.Tensor:
         """Uniforms on [0, 1) with 24 bits, [Kc, *shape]."""
