@@ -113,3 +113,21 @@ def test_bad_circuit_settings_name_their_key():
         _run("ideal", ["dac.input_bits_per_cycle=2"])
     with pytest.raises(ConfigError, match="r_wire_ohm"):
         _run("weight_noise", ["array.r_wire_ohm=1.0"])
+
+
+@pytest.mark.parametrize("profile", ["pcm", "rram"])
+def test_slice_zero_cells_keep_their_draws_at_every_slice_count(profile):
+    """Weights of +-max|W| put the same target on slice 0's cells at 1, 2 and 3 slices (all digits full), so
+    with the per-cell draws laid out row by row, chip k's slice-0 cells are programmed identically."""
+    torch.manual_seed(0)
+    w = torch.sign(torch.randn(16, 300))
+    model = nn.Sequential(nn.Linear(300, 16, bias=False))
+    model[0].weight.data = w
+    progs = []
+    for s in (1, 2, 3):
+        hw = load_hardware(profile, [f"mapping.weight_slices={s}", "device.bits_per_cell=2"])
+        cb = next(iter(to_analog(model, hw, chips=[0, 5], seed=3).crossbars.values()))
+        p = cb.device_model.program(cb.circuit.physical_weights(cb.w_norm), cb.streams((0, 5)))
+        progs.append(p)
+    for p in progs[1:]:
+        assert torch.equal(p.g_plus[:, :16], progs[0].g_plus) and torch.equal(p.g_minus[:, :16], progs[0].g_minus)

@@ -9,7 +9,7 @@ import torch
 
 from .base import Programmed, register_device
 from .pair import ConductanceDevice
-from .rng import ChipStreams, randn_chips
+from .rng import ChipStreams, randn_per_cell
 
 # aihwkit PCMLikeNoiseModel constants (facts from its documentation / source; see issue 2).
 PCM_PROG_COEFF = (0.26348, 1.9650, -1.1731)  # sigma_prog(r) polynomial, uS at g_max = 25 uS
@@ -27,7 +27,7 @@ class PCMDevice(ConductanceDevice):
         (stream "program": 4 normals per weight, g+ and g- noise then g+ and g- exponents)."""
         gp, gm = self.targets(w_norm)
         d = self.hw.device
-        noise = randn_chips((4, *w_norm.shape), streams("program"), w_norm.device)
+        noise = randn_per_cell(4, w_norm.shape, streams("program"))
         out = []
         for i, g_t in enumerate((gp, gm)):
             r = g_t / self.g_max
@@ -46,7 +46,7 @@ class PCMDevice(ConductanceDevice):
         d = self.hw.device
         noise = None
         if streams is not None:
-            noise = randn_chips((2, *p.g_plus.shape[1:]), streams(f"read@{t_inference_s}"), p.g_plus.device)
+            noise = randn_per_cell(2, p.g_plus.shape[1:], streams(f"read@{t_inference_s}"))
         out = []
         for i, (g_prog, nu) in enumerate(((p.g_plus, p.nu_plus), (p.g_minus, p.nu_minus))):
             g = g_prog * (t / PCM_T0_S) ** (-nu) if t > PCM_T0_S else g_prog

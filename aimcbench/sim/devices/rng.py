@@ -238,6 +238,18 @@ def randn_chips(shape: Sequence[int], keys: ChipKeys, device: torch.device | Non
     return keys.randn(shape, out)
 
 
+def randn_per_cell(k: int, shape: Sequence[int], keys: ChipKeys) -> torch.Tensor:
+    """``k`` standard normals per cell of a [rows, cols] matrix, as [Kc, k, rows, cols]: drawn row by row (the k
+    numbers of a cell together), so the first rows keep their numbers when rows are added (a layer's weight
+    slices are extra rows of the programmed matrix: slice 0's cells draw the same at every slice count)."""
+    return keys.randn((shape[0], k, *shape[1:])).movedim(2, 1)
+
+
+def rand_per_cell(k: int, shape: Sequence[int], keys: ChipKeys) -> torch.Tensor:
+    """``k`` uniforms per cell, laid out as :func:`randn_per_cell`."""
+    return keys.rand((shape[0], k, *shape[1:])).movedim(2, 1)
+
+
 def rand_chips(shape: Sequence[int], keys: ChipKeys, device: torch.device | None = None) -> torch.Tensor:
     """Uniforms on [0, 1), [len(keys), *shape], row k from chip k's stream."""
     return keys.rand(shape)

@@ -8,7 +8,7 @@ import torch
 
 from .base import Programmed, register_device
 from .pair import ConductanceDevice
-from .rng import ChipStreams, randn_chips
+from .rng import ChipStreams, randn_per_cell
 
 
 @register_device("rram")
@@ -27,5 +27,5 @@ class RRAMDevice(ConductanceDevice):
         if std == 0:  # g + 0 * N is g exactly: skip the draw (the stream serves nothing else)
             return super().program(w_norm, streams)
         gp, gm = self.targets(w_norm)
-        noise = randn_chips((2, *w_norm.shape), streams("program"), w_norm.device)
+        noise = randn_per_cell(2, w_norm.shape, streams("program"))
         return Programmed((gp + std * noise[:, 0]).clamp(min=0.0), (gm + std * noise[:, 1]).clamp(min=0.0))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from .base import Programmed, register_device
-from .rng import ChipStreams, rand_chips
+from .rng import ChipStreams, rand_per_cell
 from .rram import RRAMDevice
 
 
@@ -32,7 +32,7 @@ class StuckAtDevice(RRAMDevice):
         f_min, f_max = self.hw.device.stuck_at_gmin_frac, self.hw.device.stuck_at_gmax_frac
         if f_min == 0 and f_max == 0:  # no fault: the stream is not drawn (it serves nothing else)
             return p
-        u = rand_chips((2, *w_norm.shape), streams("stuck_at"), w_norm.device)  # [Kc, 2, out, in]
+        u = rand_per_cell(2, w_norm.shape, streams("stuck_at"))  # [Kc, 2, out, in]
         return Programmed(self._stick(p.g_plus, u[:, 0], f_min, f_max), self._stick(p.g_minus, u[:, 1], f_min, f_max))
 
     def _stick(self, g: torch.Tensor, u: torch.Tensor, f_min: float, f_max: float) -> torch.Tensor:
