@@ -125,7 +125,9 @@ def check_config(cfg: dict, where: str = "") -> None:
                                                 f"{{model, dataset, train}} (got {rec!r}){sfx}")
     if "hardware" in cfg:
         try:
-            hardware_from_dict(cfg["hardware"])
+            from aimcbench.sim.circuit import check_device_circuit
+
+            check_device_circuit(hardware_from_dict(cfg["hardware"]))
         except ConfigError as err:
             raise UsageError(err.key, str(err).split(": ", 1)[-1] + sfx) from None
 

@@ -21,6 +21,29 @@ from .slicing import cycle_count, input_cycles, weight_slices
 from .tiling import TilePlan
 
 
+def check_device_circuit(hw: HardwareConfig, signed_cells: Optional[bool] = None,
+                         temporal: Optional[bool] = None) -> None:
+    """The circuit settings the profile's device family can take (a ConfigError naming the key otherwise); the
+    sweep's validation calls it for every point before anything runs."""
+    if signed_cells is None or temporal is None:
+        from .devices import make_device
+
+        dev = make_device(hw)
+        signed_cells, temporal = dev.signed_weights, bool(dev.temporal)
+    slices = hw.mapping.weight_slices
+    if slices > 1 and temporal:
+        raise ConfigError("hardware.mapping.weight_slices", f"{slices} slices need weights that stay put (not "
+                                                            f"{hw.device.model!r} with noise redrawn per batch)")
+    if slices > 1 and hw.device.bits_per_cell is None:
+        raise ConfigError("hardware.device.bits_per_cell", f"must be set with mapping.weight_slices = {slices} "
+                                                           "(got null)")
+    if hw.dac.input_bits_per_cycle is not None and hw.dac.bits is None:
+        raise ConfigError("hardware.dac.input_bits_per_cycle", "needs dac.bits (a digital input code to slice)")
+    if hw.array.r_wire_ohm > 0 and signed_cells:
+        raise ConfigError("hardware.array.r_wire_ohm", f"needs a conductance-pair device, not {hw.device.model!r} "
+                                                       "(signed weights have no cells)")
+
+
 class Circuit:
     """Slices, cycles, IR drop and ADC errors of one crossbar layer (all off: the layer of before, exactly)."""
 
@@ -28,18 +51,8 @@ class Circuit:
                  separate: bool, adc_signed: bool):
         self.hw, self.plan, self.n_out, self.separate, self.adc_signed = hw, plan, n_out, separate, adc_signed
         self.slices = hw.mapping.weight_slices
-        if self.slices > 1 and temporal:
-            raise ConfigError("hardware.mapping.weight_slices", f"{self.slices} slices need weights that stay put "
-                                                                f"(not {hw.device.model!r} with noise redrawn per batch)")
-        if self.slices > 1 and hw.device.bits_per_cell is None:
-            raise ConfigError("hardware.device.bits_per_cell", f"must be set with mapping.weight_slices = "
-                                                               f"{self.slices} (got null)")
+        check_device_circuit(hw, signed_cells, temporal)
         self.cycles = cycle_count(hw.dac.bits, hw.dac.signed, hw.dac.input_bits_per_cycle)
-        if hw.dac.input_bits_per_cycle is not None and hw.dac.bits is None:
-            raise ConfigError("hardware.dac.input_bits_per_cycle", "needs dac.bits (a digital input code to slice)")
-        if hw.array.r_wire_ohm > 0 and signed_cells:
-            raise ConfigError("hardware.array.r_wire_ohm", f"needs a conductance-pair device, not "
-                                                           f"{hw.device.model!r} (signed weights have no cells)")
         self.phys_cols = self.slices * n_out
         # Column-array ranges over the physical columns (each slice's share of every column array).
         self.col_splits = [(s * n_out + c0, s * n_out + c1) for s in range(self.slices) for c0, c1 in plan.col_splits]
