@@ -50,4 +50,5 @@ def test_accuracy_and_energy_share_the_sweep_axis():
     left, right = fig.axes
     assert right.get_ylabel().startswith("energy per inference")
     assert [t.get_text() for t in left.get_xticklabels()] == ["64", "128", "256", "512"]
-    assert right.get_yscale() == "linear" and pytest.approx(right.lines[0].get_ydata()) == rows["energy_pJ"]
+    assert right.get_ylabel() == "energy per inference (nJ)"
+    assert right.get_yscale() == "linear" and pytest.approx(right.lines[0].get_ydata()) == rows["energy_pJ"] / 1e3

@@ -89,8 +89,10 @@ def accuracy_and_energy_plot(rows: pd.DataFrame, *, axis: str, axis_title: str |
         ax.axhline(float(part["digital"].dropna().iloc[0]), color="C0", linestyle=":", linewidth=1,
                    label="digital baseline")
     right = ax.twinx()
-    right.plot(x, part["energy_pJ"], "s--", color="C3", label="energy per inference")
-    right.set_ylabel("energy per inference (pJ)", color="C3")
+    top = float(part["energy_pJ"].max())
+    unit, div = next((u, d) for u, d in (("uJ", 1e6), ("nJ", 1e3), ("pJ", 1.0)) if top >= 10 * d or d == 1.0)
+    right.plot(x, part["energy_pJ"] / div, "s--", color="C3", label="energy per inference")
+    right.set_ylabel(f"energy per inference ({unit})", color="C3")
     if log:
         ax.set_xscale("log")
         ax.set_xticks(x, [f"{v:g}" for v in x])  # the swept values themselves, not 6x10^1 and its minor ticks
