@@ -94,8 +94,10 @@ def _rel_error(overrides, chips=40):
     ([], 0.13), (["device.prog_noise_scale=2"], 0.22), (["adc.bits=4"], 0.26),
     (["t_inference_s=10000", "drift_compensation=none"], 0.30), (["t_inference_s=10000"], 0.15)])
 def test_pcm_linear_layer_error_matches_aihwkit(overrides, aihwkit):
-    """Issue 2's reference: Linear(256->64), W ~ N(0, 0.05^2), x ~ U(-1, 1), 40 chips, median relative error."""
-    assert _rel_error(overrides) == pytest.approx(aihwkit, abs=0.02)
+    """Issue 2's reference: Linear(256->64), W ~ N(0, 0.05^2), x ~ U(-1, 1), median relative error over chips
+    (aihwkit's figure is a 40-chip median). 200 chips here: a 40-chip median moves by ~0.01 from one seed to the
+    next at 4 ADC bits (per-chip std 0.05), which would leave the 0.02 tolerance no room."""
+    assert _rel_error(overrides, chips=200) == pytest.approx(aihwkit, abs=0.02)
 
 
 def test_drift_compensation_restores_output_scale():
