@@ -13,7 +13,7 @@ See docs/devices.md for the walk-through.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Optional, Sequence, TypeVar
+from typing import Any, Callable, ClassVar, Optional, TypeVar
 
 import torch
 
