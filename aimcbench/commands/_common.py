@@ -130,3 +130,19 @@ def plain(cfg: Any) -> dict:
     starts, its run-time values are not set yet)."""
     return {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
             for k in cfg if k != "hydra"}
+
+
+def on_model_inputs(data: dict, label: str, fn: Callable[[tuple, bool], Any], hint: str = "") -> tuple[Any, str]:
+    """``fn(shape, own)`` on the data set's input shape (``own`` False); when the model cannot take those inputs
+    (a RuntimeError) but names its own ``model.input_shape``, on that (``own`` True), so that e.g. ``aimc tiles
+    model=vgg_block hardware=rram`` just works. Returns (result, where the shape came from: "" or a note). A model
+    without its own shape is a UsageError naming ``dataset`` (``hint`` suggests one)."""
+    shape = tuple(data["dataset"]["shape"])
+    try:
+        return fn(shape, False), ""
+    except RuntimeError as err:
+        own = data["model"].get("input_shape")
+        if not own:
+            raise UsageError("dataset", f"model {label} does not take {'x'.join(map(str, shape))} inputs; pick a "
+                                        f"data set of its input shape{hint} ({str(err).splitlines()[0][:80]})") from None
+        return fn(tuple(own), True), f"inputs {'x'.join(map(str, own))} from model.input_shape"

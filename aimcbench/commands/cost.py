@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from ._common import UsageError, check_config, exits_on_user_error, plain
+from ._common import check_config, exits_on_user_error, on_model_inputs, plain
 
 #: printed columns, units in the names
 COLUMNS = ["layer", "vectors", "arrays", "array_reads", "dac_conversions", "adc_conversions", "energy_adc_pJ",
@@ -60,17 +60,11 @@ def run(cfg: DictConfig) -> None:
     label = model_label(data["model"])
     hw = hardware_from_dict(data["hardware"])
     table = _build(CostTable, data["cost_table"], "cost_table")
-    shape = tuple(data["dataset"]["shape"])
-    own = data["model"].get("input_shape")
-    try:
-        rows = model_cost(model, hw, shape, table, probe_input(shape, data["dataset"].get("normalize")))
-        where = ""
-    except RuntimeError as err:  # the model cannot take this data set's images: use the shape it is built for
-        if not own:
-            raise UsageError("dataset", f"model {label} does not take {'x'.join(map(str, shape))} inputs; pick a "
-                                        f"data set of its input shape ({str(err).splitlines()[0][:80]})") from None
-        rows = model_cost(model, hw, tuple(own), table)
-        where = f", inputs {'x'.join(map(str, own))} from model.input_shape"
+    normalize = data["dataset"].get("normalize")
+    # The probe image is normalized as the data set's images are; a model's own input_shape has no data set.
+    rows, where = on_model_inputs(data, label, lambda shape, own: model_cost(
+        model, hw, shape, table, None if own else probe_input(shape, normalize)))
+    where = f", {where}" if where else ""
     print(f"{label} on {hw.name}, priced by {table.name}{where}; per inference (one input):")
     print(format_cost(rows))
     for note in notes(hw):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from ._common import UsageError, check_config, exits_on_user_error, plain
+from ._common import check_config, exits_on_user_error, on_model_inputs, plain
 
 COLUMNS = ["layer", "input_size", "filter_shape", "columns", "row_length", "arrays_rows", "arrays_cols", "arrays"]
 
@@ -30,22 +30,9 @@ def run(cfg: DictConfig) -> None:
     model = build_from_config(data["model"]).eval()
     label = model_label(data["model"])
     hw = hardware_from_dict(data["hardware"])
-    shape = tuple(data["dataset"]["shape"])
-    note = ""
-    try:
-        rows = tile_plan(model, hw, input_shape=shape)
-    except RuntimeError as err:  # the model cannot take this data set's images (e.g. a CIFAR net on MNIST)
-        own = data["model"].get("input_shape")
-        if own:
-            # `aimc tiles model=vgg_block hardware=rram` should just work: use the shape the model is built for.
-            rows = tile_plan(model, hw, input_shape=tuple(own))
-            note = f" (inputs {'x'.join(map(str, own))} from model.input_shape)"
-            print(f"{label} on {hw.name}{note}:")
-            print(format_plan(rows))
-            return
-        raise UsageError("dataset", f"model {label} does not take {'x'.join(map(str, shape))} "
-                                    "inputs; pick a data set of its input shape, e.g. dataset=synthetic_cifar "
-                                    f"({str(err).splitlines()[0][:80]})") from None
-    print(f"{label} on {hw.name}:")
+    # A model that cannot take the data set's images (e.g. a CIFAR net on MNIST) runs on its own input_shape.
+    rows, where = on_model_inputs(data, label, lambda shape, own: tile_plan(model, hw, input_shape=shape),
+                                  hint=", e.g. dataset=synthetic_cifar")
+    print(f"{label} on {hw.name}{f' ({where})' if where else ''}:")
     print(format_plan(rows))
 

@@ -32,11 +32,11 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .slicing import cycle_count
 from .config import ConfigError, HardwareConfig
 from .config_cost import DEFAULT_TABLE, CostTable, load_cost_table
 from .devices import DEVICES
-from .layers import select_layers
+from .layers import probe_layers, select_layers
+from .slicing import cycle_count
 from .tiling import analog_layer_shape, plan_layer
 
 #: the columns of a cost table row, in order (units in the names)
@@ -76,24 +76,15 @@ def layer_shapes(model: nn.Module, hw: HardwareConfig, input_shape: tuple[int, .
     layers = select_layers(model, hw)
     seen: dict[str, tuple] = {}
 
-    def hook(mod, args, out, name):
+    def record(name, mod, args, out):
         x = args[0]
         vec = out.shape[-2] * out.shape[-1] if isinstance(mod, nn.Conv2d) else math.prod(x.shape[1:-1])
         seen[name] = (int(vec), bool((x < 0).any()))
 
-    hooks = [mod.register_forward_hook(lambda m, a, o, n=name: hook(m, a, o, n)) for name, mod in layers.items()]
     param = next(model.parameters(), None)
     example = probe_input(input_shape) if example is None else example
     example = example.to(param.device) if param is not None else example
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(example[:1])
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
+    probe_layers(model, layers, example[:1], record)
     out = []
     for name, mod in layers.items():
         n_in, n_out, area = analog_layer_shape(mod)

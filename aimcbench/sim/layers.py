@@ -9,7 +9,9 @@ from __future__ import annotations
 import fnmatch
 import warnings
 from collections import OrderedDict
+from typing import Any, Callable
 
+import torch
 from torch import nn
 
 from .config import HardwareConfig
@@ -40,3 +42,19 @@ def select_layers(model: nn.Module, hw: HardwareConfig) -> "OrderedDict[str, nn.
             picked.append(names[i])
         found = OrderedDict((n, found[n]) for n in names if n in picked)
     return found
+
+
+def probe_layers(model: nn.Module, layers: "OrderedDict[str, nn.Module]", example: torch.Tensor,
+                 record: Callable[[str, nn.Module, tuple, Any], None]) -> None:
+    """One forward of ``example`` in eval mode without gradients, calling ``record(name, module, args, output)``
+    for each of ``layers`` it reaches; the hooks are removed and the model's training mode restored after."""
+    hooks = [mod.register_forward_hook(lambda m, a, o, n=name: record(n, m, a, o)) for name, mod in layers.items()]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(example)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .config import HardwareConfig
-from .layers import select_layers
+from .layers import probe_layers, select_layers
 
 
 @dataclass(frozen=True)
@@ -59,17 +59,8 @@ def tile_plan(model: nn.Module, hw: HardwareConfig, input_shape: tuple[int, ...]
     ``input_shape`` excludes the batch dimension, e.g. (3, 32, 32)."""
     layers = select_layers(model, hw)
     inputs: dict[str, tuple] = {}
-    hooks = [mod.register_forward_hook(lambda m, a, o, n=name: inputs.__setitem__(n, tuple(a[0].shape[1:])))
-             for name, mod in layers.items()]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros((1, *input_shape)))
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
+    probe_layers(model, layers, torch.zeros((1, *input_shape)),
+                 lambda name, mod, args, out: inputs.__setitem__(name, tuple(args[0].shape[1:])))
     rows = []
     for name, mod in layers.items():
         n_in, n_out, area = analog_layer_shape(mod)
