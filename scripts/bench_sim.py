@@ -31,6 +31,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from aimcbench.sim import ConfigError, load_hardware, to_analog
+from aimcbench.sim.allocator import retain_freed_memory
 
 # torch's own settings at import: the "default" precision, the one the digital baseline of the ratio runs at.
 TORCH_DEFAULT_TF32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
@@ -311,7 +312,9 @@ def main(argv=None) -> list[dict]:
     a = parse(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
+    kept = retain_freed_memory()  # what the sweep runner does too (aimcbench/sim/allocator.py)
     print("\n".join(header_lines(a.device, a.precision)))
+    print(f"CPU allocator: {'freed blocks kept for reuse' if kept else 'system default'} (AIMC_CPU_MALLOC)")
     print(f"profile={a.profile} {' '.join(a.set)} chips={a.chips}")
     print(HEADER, flush=True)
     rows = []

@@ -29,6 +29,7 @@ import torch
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from aimcbench.sim.allocator import retain_freed_memory
 from aimcbench.train import load_or_train
 
 from .contract import (
@@ -237,6 +238,7 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
     clean_temp_files(run_dir)
 
     device = shard_device(pick_device(cfg.get("device", "cpu")), cfg["mc"])  # shards on one node: one GPU each
+    retain_freed_memory()  # batched chips on a CPU: 30-40 % faster without re-faulting freed pages (sim/allocator.py)
     task_name = cfg["model"].get("task", "classification")
     task = get_task(task_name)
     sweep, mc, ev = cfg["sweep"], cfg["mc"], cfg["eval"]

@@ -14,8 +14,10 @@ from .layers import select_layers
 from .tiling import plan_layer, tile_plan
 
 # Bumped whenever the same config draws other numbers (a sweep point's hash includes it, so stored points of an
-# older simulator are never mixed with new ones). 2: counter-based chip streams (issue 15).
-NUMBERS_VERSION = 2
+# older simulator are never mixed with new ones). 2: counter-based chip streams (issue 15). 3: an unsigned ADC's
+# sign phases per input vector (a vector without negative inputs is read once; the positive phase draws the
+# read's own noise stream).
+NUMBERS_VERSION = 3
 
 __all__ = ["NUMBERS_VERSION", "ConfigError", "HardwareConfig", "AnalogModel", "config_dir", "field_docs", "hardware_from_dict",
            "load_hardware", "plan_layer", "profile_names", "select_layers", "tile_plan", "to_analog"]

@@ -11,6 +11,7 @@ operations a forward dispatches does not grow with the chips or the arrays (test
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from .config import HardwareConfig
+from .bounds import clip_mask, manage_gather, manage_masked
 from .circuit import Circuit
 from .converters import ADC, DAC
 from .devices import ChipKeys, ChipStreams, make_device
@@ -26,7 +28,6 @@ from .tiling import TilePlan
 
 BOLTZMANN_J_PER_K = 1.380649e-23   # study 003 thermal noise 4 k T G B
 ELECTRON_CHARGE_C = 1.602176634e-19  # study 003 shot noise 2 q I B
-_MAX_HALVINGS = 10  # 2^10 > 1000: aihwkit's bound-management limit
 
 
 @dataclass
@@ -216,14 +217,14 @@ class Crossbar(nn.Module):
 
     # ----- forward --------------------------------------------------------------------------------------------
     # The output tensors [Kc, A, N, out] are the largest in the simulation: every step below works on them in
-    # place; nothing loops over chips or arrays, and nothing reads a value back to the host unless outputs clip.
+    # place; nothing loops over chips or arrays, and nothing reads a value back to the host on a GPU (bounds.py, _sync_free).
     def _noisy_mm(self, v: torch.Tensor, w: torch.Tensor, keys: Optional[ChipKeys], gs=None,
-                  clean: Optional[list] = None) -> torch.Tensor:
+                  clean: Optional[list] = None, copy: bool = False) -> torch.Tensor:
         """y = v W (+ output noise): v [A, N, R] shared by all chips or [Kc, A, N, R]; returns [Kc, A, N, out].
-        ``clean``: a list that receives a copy of v W before the noise (for bound management)."""
+        ``clean``: a list that receives v W before the noise (for bound management; a copy if noisy or ``copy``)."""
         y = self._matmul(v, w)
         if clean is not None:
-            clean.append(y.clone() if self.adc.out_noise > 0 or gs is not None else y)
+            clean.append(y.clone() if self.adc.out_noise > 0 or gs is not None or copy else y)
         if self.adc.out_noise > 0:
             # The noise lives only until it is added: one reused buffer avoids fresh pages on every call.
             noise = keys.randn(y.shape[1:], out=self.scratch.get(y.shape, y.device))
@@ -258,72 +259,52 @@ class Crossbar(nn.Module):
         tail = torch.matmul(v[..., -1:, :, :last], w[:, -1:, :last])
         return torch.cat((full, tail), dim=1)
 
-    def _clip_mask(self, y: torch.Tensor) -> torch.Tensor:
-        """[Kc, A, N]: input vectors with an output at or past the ADC's bound (one reduction, no host read)."""
-        # amax and amin apart: 6x faster on a CPU than abs().amax() or aminmax (torch 2.14), the same mask.
-        if self.adc.signed:
-            return (y.amax(dim=-1) >= self.adc.bound) | (y.amin(dim=-1) <= -self.adc.bound)
-        return y.amax(dim=-1) >= self.adc.bound
-
     def _read(self, v: torch.Tensor, w, keys: Optional[ChipKeys], gs=None, errs=None) -> torch.Tensor:
         """Digitized array outputs [Kc, A, N, out] of normalized inputs v, with sign phases and bound management."""
-        if not self.adc.signed and bool((v < 0).any()):
-            # An unsigned ADC sees positive currents only: negative inputs are applied in a second phase.
-            k2 = (None, None) if keys is None else (keys.derive("phase+"), keys.derive("phase-"))
-            return self._read(v.clamp(min=0), w, k2[0], gs, errs).sub_(self._read((-v).clamp(min=0), w, k2[1], gs, errs))
-        # Iterative bound management re-reads clipped vectors from their clean (noise-free) products.
-        clean: Optional[list] = [] if self.adc.iterative else None
+        if not self.adc.signed:
+            # An unsigned ADC sees positive currents only: a vector with negative inputs has them applied in a
+            # second phase (one with none is read once). Sync-free: both phases always, the second masked.
+            neg = (v < 0).any(dim=-1, keepdim=True)                    # [..., A, N, 1]
+            if self._sync_free(v) or bool(neg.any()):
+                kn = None if keys is None else keys.derive("phase-")
+                yn = self._read_phase(v.neg().clamp_(min=0), w, kn, gs, errs)
+                return self._read_phase(v.clamp(min=0), w, keys, gs, errs).sub_(yn.masked_fill_(~neg, 0.0))
+        return self._read_phase(v, w, keys, gs, errs)
+
+    def _sync_free(self, v: torch.Tensor) -> bool:
+        """Compute without reading values back to the host: on a GPU (AIMC_SYNC_FREE=1/0 forces it either way).
+        Both ways give the same numbers; on a CPU the host reads cost nothing and skip work."""
+        force = os.environ.get("AIMC_SYNC_FREE")
+        return v.device.type != "cpu" if force not in ("0", "1") else force == "1"
+
+    def _read_phase(self, v: torch.Tensor, w, keys: Optional[ChipKeys], gs=None, errs=None) -> torch.Tensor:
+        """One read phase: products, output noise, ADC, and iterative bound management (bounds.py)."""
+        sync_free = self._sync_free(v)
+        clean: Optional[list] = [] if self.adc.iterative else None   # noise-free products for re-reads
         if self.separate:
             gp, gm = (None, None) if gs is None else gs
             kp, km = (None, None) if keys is None else (keys.derive("+"), keys.derive("-"))
-            ys = [self._noisy_mm(v, w[0], kp, gp, clean), self._noisy_mm(v, w[1], km, gm, clean)]
+            ys = [self._noisy_mm(v, w[0], kp, gp, clean, sync_free), self._noisy_mm(v, w[1], km, gm, clean, sync_free)]
             sub = [kp, km]
         else:
-            ys, sub = [self._noisy_mm(v, w, keys, gs, clean)], [keys]
+            ys, sub = [self._noisy_mm(v, w, keys, gs, clean, sync_free)], [keys]
+
+        def digitize(y: torch.Tensor, j: int, rows: Optional[torch.Tensor]) -> torch.Tensor:
+            return self.circuit.apply_adc_(self.adc.quantize_(y), errs, self.adc.bound, j, rows=rows)
+
         if clean is not None:
-            clip = self._clip_mask(ys[0])
+            clip = clip_mask(self.adc, ys[0])
             for y in ys[1:]:
-                clip |= self._clip_mask(y)
-            if bool(clip.any()):  # the one host read of a forward, and only with iterative bound management
-                sel = clip.nonzero()                                   # [M, 3]: (chip, array, vector)
-                clean = [c[sel[:, 0], sel[:, 1], sel[:, 2]] for c in clean]  # [M, out]
-                for j, y in enumerate(ys):
-                    self.circuit.apply_adc_(self.adc.quantize_(y), errs, self.adc.bound, j)
-                self._manage_bounds(ys, clean, sel, sub, errs)
+                clip |= clip_mask(self.adc, y)
+            if sync_free:
+                manage_masked(ys, clean, clip, sub, self.adc, digitize)
+                return ys[0] if len(ys) == 1 else ys[0].sub_(ys[1])
+            if bool(clip.any()):  # a host read: free on a CPU, where picking the few clipped vectors saves work
+                manage_gather(ys, clean, clip, sub, self.adc, digitize)
                 return ys[0] if len(ys) == 1 else ys[0].sub_(ys[1])
         for j, y in enumerate(ys):
-            self.circuit.apply_adc_(self.adc.quantize_(y), errs, self.adc.bound, j)
+            digitize(y, j, None)
         return ys[0] if len(ys) == 1 else ys[0].sub_(ys[1])
-
-    def _manage_bounds(self, ys: list, clean: list, sel: torch.Tensor, keys: list, errs=None) -> None:
-        """Iterative bound management: the clipped input vectors (rows ``sel`` of all chips and arrays at once)
-        are re-applied halved until no output clips, up to 2^10 > 1000x, as aihwkit does. A halved input's
-        product is exactly half the product (scaling by a power of two is exact in floating point), so each
-        re-read is half the clean product plus fresh output noise, drawn at those outputs only (its counter names
-        the chip, the output's position and the halving, so a chip's re-reads do not depend on its chunk)."""
-        n, n_out = ys[0].shape[2], ys[0].shape[3]
-        sigma = self.adc.out_noise
-        start = (sel[:, 1] * n + sel[:, 2]) * n_out      # flat index of each vector's first output, per chip
-        todo = torch.arange(len(sel), device=sel.device)
-        factor = 1.0
-        for j in range(1, _MAX_HALVINGS + 1):
-            factor *= 0.5
-            reads = []
-            for c, k in zip(clean, keys):
-                y = c[todo] * factor
-                if sigma > 0:
-                    y += k.derive(f"halved {j}").randn_rows(sel[todo, 0], start[todo], n_out) * sigma
-                reads.append(y)
-            still = self._clip_mask(reads[0])
-            for y in reads[1:]:
-                still |= self._clip_mask(y)
-            s = sel[todo]
-            for j, (y, dest) in enumerate(zip(reads, ys)):
-                self.circuit.apply_adc_(self.adc.quantize_(y), errs, self.adc.bound, j, rows=s)
-                dest[s[:, 0], s[:, 1], s[:, 2]] = y.div_(factor)
-            if not bool(still.any()):
-                break
-            todo = todo[still]
 
     def forward_matrix(self, x: torch.Tensor, st: ChipState) -> torch.Tensor:
         """The tiled analog product for input vectors x ([N, in] shared, or [Kc, N, in]) -> [Kc, N, out]."""

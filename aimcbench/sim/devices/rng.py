@@ -179,23 +179,21 @@ class ChipKeys:
     def randn_at(self, rows: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """The normals ``randn(shape)[rows, index]`` would hold (flat element ``index`` of chip row ``rows``),
         computed at those elements only (bound management re-reads a few outputs)."""
-        k0, k1 = self.keys[rows, 0], self.keys[rows, 1]
-        idx = index.to(torch.int32)
-        r, theta = _normal_pairs(torch.div(idx, 2, rounding_mode="floor"), k0, k1)
-        odd = idx.bitwise_and(1).bool()
-        return torch.where(odd, theta.sin(), theta.cos()).mul_(r)
+        return randn_keyed_at(self.keys[rows, 0], self.keys[rows, 1], index)
 
     def randn_rows(self, rows: torch.Tensor, start: torch.Tensor, width: int) -> torch.Tensor:
         """[M, width]: the normals ``randn(shape)`` holds for chip row ``rows[m]`` at flat elements
-        ``start[m] .. start[m] + width - 1`` (bound management re-reads whole output vectors). Even ``start`` and
-        ``width`` take whole Box-Muller pairs (half the work of ``randn_at``)."""
-        if width % 2:
-            cols = torch.arange(width, device=start.device)
-            return self.randn_at(rows.unsqueeze(1).expand(-1, width), start.unsqueeze(1) + cols)
-        k0, k1 = self.keys[rows, 0].unsqueeze(1), self.keys[rows, 1].unsqueeze(1)
-        pair = torch.div(start, 2, rounding_mode="floor").to(torch.int32).unsqueeze(1) \
-            + torch.arange(width // 2, dtype=torch.int32, device=start.device)
-        return _interleaved(*_normal_pairs(pair, k0, k1))
+        ``start[m] .. start[m] + width - 1`` (bound management re-reads whole output vectors)."""
+        return randn_keyed_span(self.keys[rows, 0], self.keys[rows, 1], start, width)
+
+    def keys_of(self, suffixes: Sequence[str]) -> torch.Tensor:
+        """[Kc, S, 2] int32: the keys of the sub-streams ``derive(suffix)`` for each suffix, built on the host and
+        copied once (a forward that picks a sub-stream per element gathers its keys from this table)."""
+        words = [[derive_seed(self.seed, self.layer, k, f"{s} {x}") for x in suffixes]
+                 for k, s in zip(self.chips, self.streams)]
+        table = torch.tensor([[[_int32(w & 0xFFFFFFFF), _int32((w >> 32) & 0xFFFFFFFF)] for w in row]
+                              for row in words], dtype=torch.int32).reshape(len(self.chips), len(suffixes), 2)
+        return table.to(self.device, non_blocking=True)
 
     def rand(self, shape: Sequence[int]) -> torch.Tensor:
         """Uniforms on [0, 1) with 24 bits, [Kc, *shape]."""
@@ -204,6 +202,27 @@ class ChipKeys:
         bits = hash_bits(torch.arange(n, dtype=torch.int32, device=self.device).unsqueeze(0), k0, k1)
         u = torch.bitwise_right_shift(bits, 8).bitwise_and_((1 << 24) - 1).float().mul_(2.0**-24)
         return u.view(len(self.chips), *shape)
+
+
+def randn_keyed_at(k0: torch.Tensor, k1: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Element ``index`` of the streams keyed (k0, k1) (all three broadcast together)."""
+    idx = index.to(torch.int32)
+    r, theta = _normal_pairs(torch.div(idx, 2, rounding_mode="floor"), k0, k1)
+    odd = idx.bitwise_and(1).bool()
+    return torch.where(odd, theta.sin(), theta.cos()).mul_(r)
+
+
+def randn_keyed_span(k0: torch.Tensor, k1: torch.Tensor, start: torch.Tensor, width: int) -> torch.Tensor:
+    """[..., width]: elements ``start .. start + width - 1`` of the streams keyed (k0, k1), all of shape [...]:
+    the numbers ``ChipKeys.randn`` puts there. Even ``start`` and ``width`` take whole Box-Muller pairs (half the
+    work of element by element)."""
+    k0, k1 = k0.unsqueeze(-1), k1.unsqueeze(-1)
+    if width % 2:
+        cols = torch.arange(width, device=start.device)
+        return randn_keyed_at(k0, k1, start.unsqueeze(-1) + cols)
+    pair = torch.div(start, 2, rounding_mode="floor").to(torch.int32).unsqueeze(-1) \
+        + torch.arange(width // 2, dtype=torch.int32, device=start.device)
+    return _interleaved(*_normal_pairs(pair, k0, k1))
 
 
 class ChipStreams:
