@@ -32,10 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from aimcbench.sim import ConfigError, load_hardware, to_analog
 from aimcbench.sim.allocator import retain_freed_memory
+from aimcbench.sim.precision import PRECISIONS, set_precision
 
-# torch's own settings at import: the "default" precision, the one the digital baseline of the ratio runs at.
-TORCH_DEFAULT_TF32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
-PRECISIONS = ("default", "fp32", "tf32")
 
 
 def mlp() -> nn.Module:
@@ -85,13 +83,6 @@ def inputs(shape: tuple, batch: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(0)
     mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
     return (torch.rand((batch, *shape), generator=g) - mean.view(3, 1, 1)) / std.view(3, 1, 1)
-
-
-def set_precision(precision: str) -> str:
-    """Set torch's TF32 switches for ``precision`` (see the module docstring); returns what they are now."""
-    matmul, conv = {"default": TORCH_DEFAULT_TF32, "fp32": (False, False), "tf32": (True, True)}[precision]
-    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, conv
-    return f"matmul {'TF32' if matmul else 'FP32'}, cuDNN conv {'TF32' if conv else 'FP32'}"
 
 
 def run_images(fns: list, x: torch.Tensor, images: int, batch: int, sync: Callable,

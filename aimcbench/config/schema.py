@@ -230,6 +230,9 @@ class SweepApp:
     eval: EvalConfig = _f("evaluation per point", factory=EvalConfig)
     mitigation: MitigationConfig = _f("noise-aware batch norm", factory=MitigationConfig)
     device: str = _device()
+    precision: str = _f("matrix products on a GPU: default (torch's: cuDNN convolutions in TF32, the analog arrays' "
+                        "products in fp32), fp32 (strict, no TF32) or tf32 (all in TF32); a CPU computes in fp32 "
+                        "whatever this says", choices=("default", "fp32", "tf32"), default="default")
     threads: Optional[int] = _f("torch CPU threads of the evaluation (null: torch's default); set it to cores / "
                                 "jobs when several sweeps share a machine", lo=1, default=None)
     cache_dir: Optional[str] = _cache_dir()

@@ -16,9 +16,9 @@ from .errors import UsageError
 from .points import point_configs
 from .schema import SECTIONS
 
-TOP_LEVEL_CHOICES = {"device": ("cpu", "cuda", "auto"), "progress": ("auto", "on", "off"),
+TOP_LEVEL_CHOICES = {"device": ("cpu", "cuda", "auto"), "precision": ("default", "fp32", "tf32"), "progress": ("auto", "on", "off"),
                      "log_level": ("DEBUG", "INFO", "WARNING", "ERROR")}
-TOP_LEVEL = ("device", "cache_dir", "threads", "wait", "progress", "log_level", "dirs", "out", "normalize_to",
+TOP_LEVEL = ("device", "precision", "cache_dir", "threads", "wait", "progress", "log_level", "dirs", "out", "normalize_to",
              "stat")
 # Known keys of the open model section (a builder or a user's _target_ may take others): checked when present.
 _MODEL_KEYS = {

@@ -126,6 +126,8 @@ def _config_hash(point_cfg: dict) -> str:
     # Defaults added later must not invalidate points computed before they existed.
     if not cfg.get("mitigation", {}).get("nabn", False):
         cfg.pop("mitigation", None)
+    if cfg.get("precision", "default") == "default":
+        cfg.pop("precision", None)
     if cfg.get("train", {}).get("noise_injection", "unset") is None:
         cfg["train"].pop("noise_injection")
     for key in _OPTIONAL_DATASET_KEYS:

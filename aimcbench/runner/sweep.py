@@ -30,6 +30,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from aimcbench.sim.allocator import retain_freed_memory
+from aimcbench.sim.precision import set_precision
 from aimcbench.train import load_or_train
 
 from .contract import (
@@ -125,6 +126,7 @@ def run_sweep(cfg: dict, run_dir: str | os.PathLike, label: str = "", progress: 
     saved = torch.get_num_threads()
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg["threads"]))
+    set_precision(cfg.get("precision") or "default")  # GPU products: TF32 or not (sim/precision.py)
     install_fault_hook()
     claimed: dict[str, Any] = {}  # {"meta": ...} once this run has started writing the directory
     try:
@@ -143,6 +145,7 @@ def run_sweep(cfg: dict, run_dir: str | os.PathLike, label: str = "", progress: 
         raise
     finally:
         torch.set_num_threads(saved)
+        set_precision("default")
 
 
 def _written_name(filename, run_dir: Path) -> str:
@@ -244,7 +247,7 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
     sweep, mc, ev = cfg["sweep"], cfg["mc"], cfg["eval"]
     entries = axis_entries(sweep)
     meta: dict[str, Any] = {
-        "git_rev": git_rev(), "versions": versions(), "device": device_text(device),
+        "git_rev": git_rev(), "versions": versions(), "device": device_text(device), "precision": cfg.get("precision") or "default",
         "seeds": {"mc": mc["seed"], "train": cfg["train"]["seed"]}, "status": "running", "label": label,
         "axis": sweep["key"], "axis_log": bool(sweep["log"]), "axis_title": sweep["label"], "task": task_name,
         "model": model_label(cfg["model"]), "dataset": dataset_label(cfg["dataset"]), "chips": mc["chips"],
