@@ -69,5 +69,6 @@ class DAC:
             quantize_uniform_(v, c.bits, c.bound, signed=True, clip=c.noise_management != "abs_max" or c.bound < 1.0)
         else:
             # Sign-magnitude: the magnitude goes through an unsigned DAC; a negative input is a second read phase.
-            v = torch.sign(v) * quantize_uniform(v.abs(), c.bits, c.bound, signed=False)
+            # (in place on one copy: the inputs are among the largest tensors of a convolution's forward)
+            v = torch.copysign(quantize_uniform_(v.abs(), c.bits, c.bound, signed=False), v)
         return v, alpha
