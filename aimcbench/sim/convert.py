@@ -127,11 +127,12 @@ def _pair(v) -> tuple[int, int]:
 # Also used by aimcbench.config.resources to estimate a sweep's memory before it starts.
 PROGRAM_BYTES_PER_WEIGHT = 64
 
-# On a CPU, more chips per chunk stop paying once one activation tensor of the chunk passes a few hundred MB
-# (measured, 2 cores, pcm, 8 chips, 1,000 32x32 images, 295 MB of unfolded inputs per chip: 1.35 / 1.11 / 1.37 /
-# 2.04 s per chip in chunks of 1 / 2 / 4 / 8; tensors past 2 GiB are fresh mmaps whatever the allocator): a chunk's
-# largest activation stays below this, which also keeps the batched call no slower than a loop of single chips.
-CPU_ACTIVATION_BYTES = 640 * 2**20
+# On a CPU, more chips per chunk stop paying once a chunk's largest activation and its chips' programmed arrays
+# pass a few hundred MB (measured, 2 cores, s per chip in chunks of 1 / 2 / 4 / 8 chips: small CNN, pcm, 1,000
+# 32x32 images, 295 MB of unfolded inputs per chip: 1.35 / 1.11 / 1.37 / 2.04; WRN-16-8 rram_l3, 64 images, 302 MB
+# plus 88 MB of arrays per chip: 6.97 / 9.56 at 1 / 2; tensors past 2 GiB are fresh mmaps whatever the
+# allocator). A chunk stays below this, which keeps the batched call no slower than a loop of single chips.
+CPU_CHUNK_BYTES = 640 * 2**20
 
 
 class AnalogModel(nn.Module):
@@ -259,7 +260,8 @@ class AnalogModel(nn.Module):
                 cb.weight.numel() for cb in self.crossbars.values())
             size = max(1, int(self.max_memory_gb * 2**30 // max(per_chip, 1)))
             if self.crossbars and next(iter(self.crossbars.values())).weight.device.type == "cpu":
-                size = min(size, max(1, CPU_ACTIVATION_BYTES // max(4 * batch * self._act_per_sample, 1)))
+                hot = 4 * batch * self._act_per_sample + sum(cb.state_bytes(1) for cb in self.crossbars.values())
+                size = min(size, max(1, CPU_CHUNK_BYTES // max(hot, 1)))
         size = min(size, self.chips)
         return [self.chip_ids[k:k + size] for k in range(0, self.chips, size)]
 
