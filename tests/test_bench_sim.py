@@ -65,15 +65,10 @@ def test_run_images_batches_and_extrapolates(bench_sim):
     assert t == pytest.approx(0.02 * len(slow) / frac, rel=0.5)  # elapsed scaled to all 40 images
 
 
-def test_precision_switches(bench_sim):
-    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
-    try:
-        assert bench_sim.set_precision("tf32") == "matmul TF32, cuDNN conv TF32"
-        assert bench_sim.set_precision("fp32") == "matmul FP32, cuDNN conv FP32"
-        bench_sim.set_precision("default")
-        assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == bench_sim.TORCH_DEFAULT_TF32
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+def test_precision_switches_are_the_sweeps_own(bench_sim):
+    # the bench and a sweep's precision= set the same switches (tests/test_precision.py checks them)
+    from aimcbench.sim import precision
+    assert bench_sim.set_precision is precision.set_precision and bench_sim.PRECISIONS == precision.PRECISIONS
 
 
 @pytest.mark.parametrize("args, key", [(["--models", "vgg"], "--models"), (["--chips", "0"], "--chips"),

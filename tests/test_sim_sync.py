@@ -18,8 +18,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from aimcbench.sim import load_hardware, profile_names, to_analog
 from aimcbench.sim.bounds import MAX_HALVINGS, Z_MAX, first_sure_halving, window
-from aimcbench.sim.converters import ADC
 from aimcbench.sim.config import ADCConfig
+from aimcbench.sim.converters import ADC
 
 _HOST_READS = ("aten._local_scalar_dense", "aten.nonzero", "aten.is_nonzero", "aten.masked_select",
                "aten.equal", "aten._unique", "aten.unique")

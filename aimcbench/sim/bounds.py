@@ -24,7 +24,6 @@ from typing import Callable, Optional
 import torch
 
 from .converters import ADC
-from .devices import ChipKeys
 from .devices.rng import randn_keyed_span
 
 MAX_HALVINGS = 10      # 2^10 > 1000: aihwkit's bound-management limit
