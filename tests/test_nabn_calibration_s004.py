@@ -15,6 +15,7 @@ from aimcbench.runner.calibration import (
     calibration_batches,
     hardware_overrides,
 )
+from aimcbench.runner.shards import chip_ids
 from aimcbench.sim import load_hardware, to_analog
 
 
@@ -170,3 +171,23 @@ def test_nabn_calibration_batches_read_imagenet_train(imagenet_tree):
     assert [b.shape[0] for b in calibration_batches(cfg)] == [5]
     cfg["mitigation"] = {"nabn": False}
     assert calibration_batches(cfg) is None
+
+
+def test_a_shard_calibrates_under_fixed_hardware_as_its_chips_do_unsharded():
+    """Issue 15: sharding with calib_hardware. Shard 1 of 2 (chips 2, 3 of 4) loads the statistics those chips
+    get in the unsharded calibration, bit for bit, so its merged rows are the unsharded run's."""
+    net = _net()
+    data = _data(256)
+    hw = load_hardware("weight_noise", ["weight_noise.kind=mul", "weight_noise.eta0=0.1"])
+    base = {"mitigation": {"nabn": True, "calib_hardware": ["weight_noise.eta0=0.06"], "calib_momentum": None},
+            "hardware": {"name": "weight_noise", "device": {"model": "weight_noise"},
+                         "weight_noise": {"kind": "mul", "eta0": 0.1}}}
+    stats = {}
+    for shard in ({"chips": 4, "seed": 0}, {"chips": 4, "seed": 0, "shard_index": 1, "shard_count": 2}):
+        pcfg = {**base, "mc": shard}
+        am = to_analog(net, hw, chips=chip_ids(shard), seed=0, nabn=True)
+        Calibrator(pcfg, [data[:128], data[128:]], torch.device("cpu"), 1.0)(am, net, pcfg)
+        stats[shard.get("shard_count", 1)] = [(bn.mean.clone(), bn.var.clone()) for bn in am.batchnorms]
+    for (m_all, v_all), (m_2, v_2) in zip(stats[1], stats[2]):
+        assert m_2.shape[0] == 2 and torch.equal(m_all[2:], m_2) and torch.equal(v_all[2:], v_2)
+        assert not torch.equal(m_all[:2], m_2)  # other chips, other statistics: the slice is what matters

@@ -115,7 +115,7 @@ def check_config(cfg: dict, where: str = "") -> None:
     if isinstance(mit, dict) and mit.get("dynamic") and not mit.get("nabn"):
         raise UsageError("mitigation.dynamic", f"needs mitigation.nabn=true (dynamic calibration is part of NaBN){sfx}")
     if isinstance(cfg.get("mc"), dict):
-        check_shard(cfg["mc"], mit if isinstance(mit, dict) else {}, sfx)
+        check_shard(cfg["mc"], sfx)
     rec = (cfg.get("eval") or {}).get("recognizer") if isinstance(cfg.get("eval"), dict) else None
     if isinstance(rec, str) and rec != "none":  # a preset name must name a packaged preset (study 000's recognizer)
         from aimcbench.tasks.recognizer import presets
@@ -132,7 +132,7 @@ def check_config(cfg: dict, where: str = "") -> None:
             raise UsageError(err.key, str(err).split(": ", 1)[-1] + sfx) from None
 
 
-def check_shard(mc: dict, mit: dict, sfx: str = "") -> None:
+def check_shard(mc: dict, sfx: str = "") -> None:
     """mc.shard_index / mc.shard_count (issue 15): shard i of n, every shard holding at least one chip."""
     index, count, chips = mc.get("shard_index", 0), mc.get("shard_count", 1), mc.get("chips")
     if not (_int(index) and _int(count) and _int(chips)):
@@ -143,10 +143,6 @@ def check_shard(mc: dict, mit: dict, sfx: str = "") -> None:
     if count > chips:
         raise UsageError("mc.shard_count", f"must be at most mc.chips={chips}, so that every shard runs a chip "
                                            f"(got {count}){sfx}")
-    if count > 1 and mit.get("nabn") and mit.get("calib_hardware"):
-        # runner/calibration.py calibrates all mc.chips chips at once under calib_hardware
-        raise UsageError("mc.shard_count", f"must be 1 with mitigation.calib_hardware (one calibration of all chips "
-                                           f"under other hardware); shard without it or run unsharded{sfx}")
 
 
 def check_sweep_config(cfg: dict) -> None:

@@ -13,6 +13,8 @@ from typing import Iterable, Optional
 
 import torch
 
+from .shards import chip_ids
+
 
 class Batches:
     """A re-iterable list of input batches (first item of each (x, y) pair when a loader yields pairs)."""
@@ -89,7 +91,7 @@ class Calibrator:
         self.fixed_hw = list(mit.get("calib_hardware") or [])
         self._once: dict[tuple, list] = {}  # (hardware, chips, seed) -> calibrated batch norms
 
-    def _run(self, model: torch.nn.Module, hw, chips: int, seed: int):
+    def _run(self, model: torch.nn.Module, hw, chips: int | list[int], seed: int):
         from aimcbench.sim import to_analog
 
         am = to_analog(model, hw, chips=chips, seed=seed, nabn=True, max_memory_gb=self.max_memory_gb)
@@ -102,14 +104,15 @@ class Calibrator:
         from aimcbench.sim import hardware_from_dict
 
         dynamic = bool((pcfg.get("mitigation") or {}).get("dynamic", False))
-        chips, seed = int(pcfg["mc"]["chips"]), int(pcfg["mc"]["seed"])
+        # this shard's chips (all of mc.chips unsharded): chip k calibrates the same in any set of chips
+        chips, seed = chip_ids(pcfg["mc"]), int(pcfg["mc"]["seed"])
         if not self.fixed_hw:  # this point's own noisy chips
             for bn in amodel.batchnorms:
                 bn.momentum = self.momentum
             amodel.calibrate((b.to(self.device) for b in self.batches), dynamic=dynamic)
             return
         hw_dict = hardware_overrides(pcfg["hardware"], self.fixed_hw)
-        key = (repr(sorted(hw_dict.items())), chips, seed)
+        key = (repr(sorted(hw_dict.items())), repr(chips), seed)
         if key not in self._once:
             self._once[key] = self._run(model, hardware_from_dict(hw_dict), chips, seed).batchnorms
         for bn, ref in zip(amodel.batchnorms, self._once[key]):
