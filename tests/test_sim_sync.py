@@ -86,6 +86,16 @@ def test_sync_free_forward_reads_nothing_back_and_equals_the_cpu_way(monkeypatch
         assert reads_cpu["aten.nonzero.default"] > 0, dict(reads_cpu)
 
 
+def test_sync_free_blocks_change_no_number(monkeypatch):
+    # the passes over blocks of a few vectors (as on a large GPU chunk) give the numbers of one block
+    import aimcbench.sim.bounds as bounds
+
+    ref, _ = _forward(monkeypatch, True, "pcm", ("adc.out_noise=3.0",))
+    monkeypatch.setattr(bounds, "BLOCK_ELEMENTS", 100)
+    got, reads = _forward(monkeypatch, True, "pcm", ("adc.out_noise=3.0",))
+    assert not reads and all(torch.equal(a, b) for a, b in zip(ref, got))
+
+
 def test_the_detector_sees_the_cpu_ways_host_reads(monkeypatch):
     _, reads = _forward(monkeypatch, False, "rram")
     assert reads["aten._local_scalar_dense.default"] > 0   # the sign-phase check

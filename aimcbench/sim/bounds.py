@@ -29,6 +29,7 @@ from .devices.rng import randn_keyed_span
 MAX_HALVINGS = 10      # 2^10 > 1000: aihwkit's bound-management limit
 Z_MAX = 5.8            # |normal| <= sqrt(2 ln 2^24) = 5.77 for our streams (rng.py), with room for float rounding
 _REL_MARGIN = 1e-5     # relative room for the rounding of c 2^-j + sigma n against the bound
+BLOCK_ELEMENTS = 1 << 26  # outputs per block of the sync-free passes (~6 temporaries of 4 bytes each: ~1.6 GB)
 
 
 def clip_mask(adc: ADC, y: torch.Tensor) -> torch.Tensor:
@@ -102,19 +103,31 @@ def first_sure_halving(adc: ADC, level: torch.Tensor) -> torch.Tensor:
 
 
 def manage_masked(ys: list, clean: list, clip: torch.Tensor, keys: list, adc: ADC, digitize: Digitize) -> None:
-    """As :func:`manage_gather`, with U + 1 passes over all vectors and no host read (``clean`` must not be ``ys``)."""
+    """As :func:`manage_gather`, with U + 1 passes over all vectors and no host read (``clean`` must not be ``ys``).
+    The passes run over blocks of input vectors of at most BLOCK_ELEMENTS outputs, which bounds their temporaries
+    (each vector is computed on its own: the blocks do not change a number)."""
     kc, a, n, n_out = ys[0].shape
     for i, y in enumerate(ys):
         digitize(y, i, None)
-    sigma = adc.out_noise
     level = _level(adc, clean[0])
     for c in clean[1:]:
         level = torch.maximum(level, _level(adc, c))
-    u = window(adc)
     last = first_sure_halving(adc, level).clamp_(1, MAX_HALVINGS)  # the last halving a vector can need
     names = [f"halved {j}" for j in range(1, MAX_HALVINGS + 1)]
-    tables = [k.keys_of(names) for k in keys] if sigma > 0 else []     # [Kc, J, 2] per read
+    tables = [k.keys_of(names) for k in keys] if adc.out_noise > 0 else [None] * len(clean)  # [Kc, J, 2] per read
     start = torch.arange(a * n, device=clip.device, dtype=torch.int32).view(1, a, n).mul_(n_out)
+    step = max(1, BLOCK_ELEMENTS // max(kc * a * n_out, 1))
+    for n0 in range(0, n, step):
+        b = slice(n0, min(n0 + step, n))
+        _masked_passes([y[:, :, b] for y in ys], [c[:, :, b] for c in clean], clip[:, :, b], last[:, :, b],
+                       start[:, :, b], tables, adc, digitize)
+
+
+def _masked_passes(ys: list, clean: list, clip: torch.Tensor, last: torch.Tensor, start: torch.Tensor,
+                   tables: list, adc: ADC, digitize: Digitize) -> None:
+    """The U + 1 passes over one block of vectors (views of the outputs ``ys``, written in place)."""
+    kc, a, n, n_out = ys[0].shape
+    u = window(adc)
     done = ~clip
     for t in range(u + 1):
         j = last - (u - t)                                         # [Kc, A, N]: this pass's halving per vector
@@ -122,11 +135,11 @@ def manage_masked(ys: list, clean: list, clip: torch.Tensor, keys: list, adc: AD
         j = j.clamp(min=1)
         factor = torch.ldexp(torch.ones(j.shape, device=clip.device), -j).unsqueeze(-1)   # 2^-j, exact
         reads = []
-        for c, table in zip(clean, tables or [None] * len(clean)):
+        for c, table in zip(clean, tables):
             y = c * factor
             if table is not None:
-                kk = table.gather(1, (j - 1).view(kc, a * n, 1).expand(-1, -1, 2).long()).view(kc, a, n, 2)
-                y += randn_keyed_span(kk[..., 0], kk[..., 1], start.expand(kc, -1, -1), n_out) * sigma
+                kk = table.gather(1, (j - 1).reshape(kc, a * n, 1).expand(-1, -1, 2).long()).view(kc, a, n, 2)
+                y += randn_keyed_span(kk[..., 0], kk[..., 1], start.expand(kc, -1, -1), n_out) * adc.out_noise
             reads.append(y)
         still = clip_mask(adc, reads[0])
         for y in reads[1:]:
@@ -134,5 +147,5 @@ def manage_masked(ys: list, clean: list, clip: torch.Tensor, keys: list, adc: AD
         take = ~done & ok & (~still | (t == u))                    # the last pass takes what remains
         for i, (y, dest) in enumerate(zip(reads, ys)):
             digitize(y, i, None)
-            torch.where(take.unsqueeze(-1), y.div_(factor), dest, out=dest)
+            dest.copy_(torch.where(take.unsqueeze(-1), y.div_(factor), dest))
         done |= take
