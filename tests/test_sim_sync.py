@@ -88,7 +88,7 @@ def test_sync_free_forward_reads_nothing_back_and_equals_the_cpu_way(monkeypatch
 
 def test_sync_free_blocks_change_no_number(monkeypatch):
     # the passes over blocks of a few vectors (as on a large GPU chunk) give the numbers of one block
-    import aimcbench.sim.bounds as bounds
+    from aimcbench.sim import bounds
 
     ref, _ = _forward(monkeypatch, True, "pcm", ("adc.out_noise=3.0",))
     monkeypatch.setattr(bounds, "BLOCK_ELEMENTS", 100)
