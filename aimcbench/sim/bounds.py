@@ -32,17 +32,20 @@ _REL_MARGIN = 1e-5     # relative room for the rounding of c 2^-j + sigma n agai
 BLOCK_ELEMENTS = 1 << 26  # outputs per block of the sync-free passes (~6 temporaries of 4 bytes each: ~1.6 GB)
 
 
-def clip_mask(adc: ADC, y: torch.Tensor) -> torch.Tensor:
-    """[...]: vectors of y [..., P] with an output at or past the ADC's bound (one reduction, no host read)."""
-    # amax and amin apart: 6x faster on a CPU than abs().amax() or aminmax (torch 2.14), the same mask.
-    if adc.signed:
-        return (y.amax(dim=-1) >= adc.bound) | (y.amin(dim=-1) <= -adc.bound)
-    return y.amax(dim=-1) >= adc.bound
-
-
 def _level(adc: ADC, c: torch.Tensor) -> torch.Tensor:
     """[...]: the largest output of c [..., P] the ADC's bound is checked against (|y| signed, y unsigned)."""
+    # amax and amin apart: 6x faster on a CPU than abs().amax() or aminmax (torch 2.14), the same values.
     return torch.maximum(c.amax(dim=-1), c.amin(dim=-1).neg()) if adc.signed else c.amax(dim=-1)
+
+
+def clip_mask(adc: ADC, y: torch.Tensor) -> torch.Tensor:
+    """[...]: vectors of y [..., P] with an output at or past the ADC's bound (one reduction, no host read)."""
+    return _level(adc, y) >= adc.bound
+
+
+def _band(adc: ADC) -> float:
+    """How far the output noise (and the rounding of c 2^-j + sigma z) can move an output: sigma Z_MAX + margin."""
+    return adc.out_noise * Z_MAX + _REL_MARGIN * adc.bound
 
 
 Digitize = Callable[[torch.Tensor, int, Optional[torch.Tensor]], torch.Tensor]
@@ -84,7 +87,7 @@ def manage_gather(ys: list, clean: list, clip: torch.Tensor, keys: list, adc: AD
 
 def window(adc: ADC) -> int:
     """U: how many halvings below the first sure non-clipping one may still clip or not (noise within +-band)."""
-    band = adc.out_noise * Z_MAX + _REL_MARGIN * adc.bound
+    band = _band(adc)
     if adc.bound - band <= 0:
         return MAX_HALVINGS  # noise as large as the bound: any halving may or may not clip
     return max(0, math.ceil(math.log2((adc.bound + band) / (adc.bound - band))))
@@ -92,8 +95,7 @@ def window(adc: ADC) -> int:
 
 def first_sure_halving(adc: ADC, level: torch.Tensor) -> torch.Tensor:
     """[...] int: the smallest j >= 0 with level 2^-j < bound - band (no output can clip, whatever the noise)."""
-    band = adc.out_noise * Z_MAX + _REL_MARGIN * adc.bound
-    t = adc.bound - band
+    t = adc.bound - _band(adc)
     if t <= 0:
         return torch.full_like(level, MAX_HALVINGS + 1, dtype=torch.int32)
     j = torch.floor(torch.log2(level.clamp(min=t * 2.0**-30) / t)).to(torch.int32).add_(1).clamp_(min=0)
@@ -116,18 +118,18 @@ def manage_masked(ys: list, clean: list, clip: torch.Tensor, keys: list, adc: AD
     names = [f"halved {j}" for j in range(1, MAX_HALVINGS + 1)]
     tables = [k.keys_of(names) for k in keys] if adc.out_noise > 0 else [None] * len(clean)  # [Kc, J, 2] per read
     start = torch.arange(a * n, device=clip.device, dtype=torch.int32).view(1, a, n).mul_(n_out)
+    u = window(adc)
     step = max(1, BLOCK_ELEMENTS // max(kc * a * n_out, 1))
     for n0 in range(0, n, step):
         b = slice(n0, min(n0 + step, n))
         _masked_passes([y[:, :, b] for y in ys], [c[:, :, b] for c in clean], clip[:, :, b], last[:, :, b],
-                       start[:, :, b], tables, adc, digitize)
+                       start[:, :, b], tables, u, adc, digitize)
 
 
 def _masked_passes(ys: list, clean: list, clip: torch.Tensor, last: torch.Tensor, start: torch.Tensor,
-                   tables: list, adc: ADC, digitize: Digitize) -> None:
-    """The U + 1 passes over one block of vectors (views of the outputs ``ys``, written in place)."""
+                   tables: list, u: int, adc: ADC, digitize: Digitize) -> None:
+    """The u + 1 passes over one block of vectors (views of the outputs ``ys``, written in place)."""
     kc, a, n, n_out = ys[0].shape
-    u = window(adc)
     done = ~clip
     for t in range(u + 1):
         j = last - (u - t)                                         # [Kc, A, N]: this pass's halving per vector

@@ -299,18 +299,18 @@ class Crossbar(nn.Module):
         def digitize(y: torch.Tensor, j: int, rows: Optional[torch.Tensor]) -> torch.Tensor:
             return self.circuit.apply_adc_(self.adc.quantize_(y), errs, self.adc.bound, j, rows=rows)
 
+        manage = None
         if clean is not None:
             clip = clip_mask(self.adc, ys[0])
             for y in ys[1:]:
                 clip |= clip_mask(self.adc, y)
-            if sync_free:
-                manage_masked(ys, clean, clip, sub, self.adc, digitize)
-                return ys[0] if len(ys) == 1 else ys[0].sub_(ys[1])
-            if bool(clip.any()):  # a host read: free on a CPU, where picking the few clipped vectors saves work
-                manage_gather(ys, clean, clip, sub, self.adc, digitize)
-                return ys[0] if len(ys) == 1 else ys[0].sub_(ys[1])
-        for j, y in enumerate(ys):
-            digitize(y, j, None)
+            # bool(): a host read, free on a CPU, where picking the few clipped vectors out saves work
+            manage = manage_masked if sync_free else manage_gather if bool(clip.any()) else None
+        if manage is not None:
+            manage(ys, clean, clip, sub, self.adc, digitize)   # digitizes ys and replaces the clipped vectors
+        else:
+            for j, y in enumerate(ys):
+                digitize(y, j, None)
         return ys[0] if len(ys) == 1 else ys[0].sub_(ys[1])
 
     def forward_matrix(self, x: torch.Tensor, st: ChipState) -> torch.Tensor:

@@ -117,6 +117,15 @@ def _fused_normals(device: torch.device):
     return _FUSED[kind]
 
 
+def _key_table(parts: list, cols: int, device: torch.device) -> torch.Tensor:
+    """[rows, cols, 2] int32 keys (the two 32-bit halves of ``derive_seed(*p)``) of a rows x cols grid of seed
+    parts (rows may be none), built on the host and copied to ``device`` once."""
+    halves = [[[_int32(w & 0xFFFFFFFF), _int32((w >> 32) & 0xFFFFFFFF)] for w in (derive_seed(*p) for p in row)]
+              for row in parts]
+    table = torch.tensor(halves, dtype=torch.int32).reshape(len(parts), cols, 2)
+    return table.to(device, non_blocking=True)
+
+
 class ChipKeys:
     """The keys of one named stream for a chunk of chips: ``randn``/``rand`` give [Kc, *shape] tensors whose
     row k depends only on (seed, layer, chips[k], stream) and the element's position."""
@@ -128,11 +137,8 @@ class ChipKeys:
         if len(names) != len(self.chips):
             raise ValueError(f"{len(names)} stream names for {len(self.chips)} chips")
         self.streams = tuple(names)
-        words = [derive_seed(seed, layer, k, s) for k, s in zip(self.chips, names)]
-        keys = torch.tensor([[_int32(w & 0xFFFFFFFF), _int32((w >> 32) & 0xFFFFFFFF)] for w in words],
-                            dtype=torch.int32).reshape(len(words), 2)
         # One host-to-device copy per stream and chunk (non-blocking: no synchronization).
-        self.keys = keys.to(self.device, non_blocking=True)
+        self.keys = _key_table([[(seed, layer, k, s)] for k, s in zip(self.chips, names)], 1, self.device)[:, 0]
         self.reads: Optional[tuple[int, ...]] = None  # set by a crossbar: which read of the stream this is, per chip
 
     def derive(self, suffix: str) -> "ChipKeys":
@@ -189,11 +195,8 @@ class ChipKeys:
     def keys_of(self, suffixes: Sequence[str]) -> torch.Tensor:
         """[Kc, S, 2] int32: the keys of the sub-streams ``derive(suffix)`` for each suffix, built on the host and
         copied once (a forward that picks a sub-stream per element gathers its keys from this table)."""
-        words = [[derive_seed(self.seed, self.layer, k, f"{s} {x}") for x in suffixes]
-                 for k, s in zip(self.chips, self.streams)]
-        table = torch.tensor([[[_int32(w & 0xFFFFFFFF), _int32((w >> 32) & 0xFFFFFFFF)] for w in row]
-                              for row in words], dtype=torch.int32).reshape(len(self.chips), len(suffixes), 2)
-        return table.to(self.device, non_blocking=True)
+        return _key_table([[(self.seed, self.layer, k, f"{s} {x}") for x in suffixes]
+                           for k, s in zip(self.chips, self.streams)], len(suffixes), self.device)
 
     def rand(self, shape: Sequence[int]) -> torch.Tensor:
         """Uniforms on [0, 1) with 24 bits, [Kc, *shape]."""
