@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional
 
 from aimcbench.sim.config import HardwareConfig, _f
 from aimcbench.sim.config_cost import CostTable
+from aimcbench.sim.precision import PRECISIONS
 
 from .rules import aware_rule, narelu_rule, noise_injection_rule, optimize_bits_rule, sweep_fixed_rule, sweep_values_rule
 
@@ -232,7 +233,7 @@ class SweepApp:
     device: str = _device()
     precision: str = _f("matrix products on a GPU: default (torch's: cuDNN convolutions in TF32, the analog arrays' "
                         "products in fp32), fp32 (strict, no TF32) or tf32 (all in TF32); a CPU computes in fp32 "
-                        "whatever this says", choices=("default", "fp32", "tf32"), default="default")
+                        "whatever this says", choices=PRECISIONS, default="default")
     threads: Optional[int] = _f("torch CPU threads of the evaluation (null: torch's default); set it to cores / "
                                 "jobs when several sweeps share a machine", lo=1, default=None)
     cache_dir: Optional[str] = _cache_dir()

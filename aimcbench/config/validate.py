@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from aimcbench.sim.config import ConfigError, _build, hardware_from_dict
+from aimcbench.sim.precision import PRECISIONS
 
 from .errors import UsageError
 from .points import point_configs
 from .schema import SECTIONS
 
-TOP_LEVEL_CHOICES = {"device": ("cpu", "cuda", "auto"), "precision": ("default", "fp32", "tf32"), "progress": ("auto", "on", "off"),
+TOP_LEVEL_CHOICES = {"device": ("cpu", "cuda", "auto"), "precision": PRECISIONS, "progress": ("auto", "on", "off"),
                      "log_level": ("DEBUG", "INFO", "WARNING", "ERROR")}
 TOP_LEVEL = ("device", "precision", "cache_dir", "threads", "wait", "progress", "log_level", "dirs", "out", "normalize_to",
              "stat")

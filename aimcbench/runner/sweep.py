@@ -124,6 +124,7 @@ def run_sweep(cfg: dict, run_dir: str | os.PathLike, label: str = "", progress: 
     run_dir = Path(run_dir)
     log = log or log_notice
     saved = torch.get_num_threads()
+    saved_tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg["threads"]))
     set_precision(cfg.get("precision") or "default")  # GPU products: TF32 or not (sim/precision.py)
@@ -145,7 +146,7 @@ def run_sweep(cfg: dict, run_dir: str | os.PathLike, label: str = "", progress: 
         raise
     finally:
         torch.set_num_threads(saved)
-        set_precision("default")
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved_tf32  # the caller's own
 
 
 def _written_name(filename, run_dir: Path) -> str:
