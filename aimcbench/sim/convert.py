@@ -259,7 +259,7 @@ class AnalogModel(nn.Module):
             per_chip = 4 * 4 * batch * self._act_per_sample + PROGRAM_BYTES_PER_WEIGHT * sum(
                 cb.weight.numel() for cb in self.crossbars.values())
             size = max(1, int(self.max_memory_gb * 2**30 // max(per_chip, 1)))
-            if self.crossbars and next(iter(self.crossbars.values())).weight.device.type == "cpu":
+            if x.device.type == "cpu":
                 hot = 4 * batch * self._act_per_sample + sum(cb.state_bytes(1) for cb in self.crossbars.values())
                 size = min(size, max(1, CPU_CHUNK_BYTES // max(hot, 1)))
         size = min(size, self.chips)
