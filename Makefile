@@ -17,7 +17,7 @@ lint:  ## the import contracts (layering, no cycles; [tool.importlinter] in pypr
 	lint-imports
 
 test:  ## fast test suite (.ci/run runs lint and this)
-	$(PYTHON) -m pytest -q -m "not slow"
+	$(PYTHON) -m pytest -q -m "not slow" -n auto
 
 test-all:  ## every test, including the slow ones
 	$(PYTHON) -m pytest -q

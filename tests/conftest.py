@@ -11,7 +11,10 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-torch.set_num_threads(2)
+# Two torch threads per test process; under pytest-xdist (`-n auto`, the README's command) the cores are shared
+# out among the workers instead: more busy threads than cores make torch's parallel kernels wait on each other.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(2 if _WORKERS == 1 else max(1, (os.cpu_count() or 1) // _WORKERS))
 
 
 def _has(module: str, attr: str) -> bool:
