@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from aimcbench.sim import ConfigError, load_hardware, to_analog
 from aimcbench.sim.allocator import retain_freed_memory
+from aimcbench.sim.devices.rng import set_compiled
 from aimcbench.sim.precision import PRECISIONS, set_precision
 
 
@@ -276,6 +277,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--images", type=int, default=None, help="images per chip, run in batches (default: per model)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--precision", default="default", choices=PRECISIONS)
+    p.add_argument("--compile", action="store_true",
+                   help="compiled noise kernels (torch.compile; a sweep's compile=true); compiling is in '1st call s'")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--repeat", type=int, default=3, help="timed passes; the fastest counts")
     p.add_argument("--max-seconds", type=float, default=None, help="stop a pass after this long and extrapolate")
@@ -305,6 +308,8 @@ def main(argv=None) -> list[dict]:
         torch.set_num_threads(a.threads)
     kept = retain_freed_memory()  # what the sweep runner does too (aimcbench/sim/allocator.py)
     print("\n".join(header_lines(a.device, a.precision)))
+    set_compiled(a.compile)
+    print(f"noise kernels: {'compiled (torch.compile)' if a.compile else 'plain PyTorch'}")
     print(f"CPU allocator: {'freed blocks kept for reuse' if kept else 'system default'} (AIMC_CPU_MALLOC)")
     print(f"profile={a.profile} {' '.join(a.set)} chips={a.chips}")
     print(HEADER, flush=True)

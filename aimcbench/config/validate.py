@@ -19,7 +19,7 @@ from .schema import SECTIONS
 
 TOP_LEVEL_CHOICES = {"device": ("cpu", "cuda", "auto"), "precision": PRECISIONS, "progress": ("auto", "on", "off"),
                      "log_level": ("DEBUG", "INFO", "WARNING", "ERROR")}
-TOP_LEVEL = ("device", "precision", "cache_dir", "threads", "wait", "progress", "log_level", "dirs", "out", "normalize_to",
+TOP_LEVEL = ("device", "precision", "compile", "cache_dir", "threads", "wait", "progress", "log_level", "dirs", "out", "normalize_to",
              "stat")
 # Known keys of the open model section (a builder or a user's _target_ may take others): checked when present.
 _MODEL_KEYS = {

@@ -128,6 +128,8 @@ def _config_hash(point_cfg: dict) -> str:
         cfg.pop("mitigation", None)
     if cfg.get("precision", "default") == "default":
         cfg.pop("precision", None)
+    if not cfg.get("compile", False):
+        cfg.pop("compile", None)
     if cfg.get("train", {}).get("noise_injection", "unset") is None:
         cfg["train"].pop("noise_injection")
     for key in _OPTIONAL_DATASET_KEYS:

@@ -30,6 +30,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from aimcbench.sim.allocator import retain_freed_memory
+from aimcbench.sim.devices.rng import set_compiled
 from aimcbench.sim.precision import set_precision
 from aimcbench.train import load_or_train
 
@@ -128,6 +129,7 @@ def run_sweep(cfg: dict, run_dir: str | os.PathLike, label: str = "", progress: 
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg["threads"]))
     set_precision(cfg.get("precision") or "default")  # GPU products: TF32 or not (sim/precision.py)
+    compiled_before = set_compiled(bool(cfg.get("compile")))  # noise kernels (sim/devices/rng.py)
     install_fault_hook()
     claimed: dict[str, Any] = {}  # {"meta": ...} once this run has started writing the directory
     try:
@@ -147,6 +149,7 @@ def run_sweep(cfg: dict, run_dir: str | os.PathLike, label: str = "", progress: 
     finally:
         torch.set_num_threads(saved)
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved_tf32  # the caller's own
+        set_compiled(compiled_before)
 
 
 def _written_name(filename, run_dir: Path) -> str:
@@ -249,6 +252,7 @@ def _run_sweep(cfg: dict, run_dir: Path, label: str, progress: bool | None, stop
     entries = axis_entries(sweep)
     meta: dict[str, Any] = {
         "git_rev": git_rev(), "versions": versions(), "device": device_text(device), "precision": cfg.get("precision") or "default",
+        "compile": bool(cfg.get("compile")),
         "seeds": {"mc": mc["seed"], "train": cfg["train"]["seed"]}, "status": "running", "label": label,
         "axis": sweep["key"], "axis_log": bool(sweep["log"]), "axis_title": sweep["label"], "task": task_name,
         "model": model_label(cfg["model"]), "dataset": dataset_label(cfg["dataset"]), "chips": mc["chips"],

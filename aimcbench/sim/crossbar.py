@@ -230,9 +230,14 @@ class Crossbar(nn.Module):
         """y = v W (+ output noise): v [A, N, R] shared by all chips or [Kc, A, N, R]; returns [Kc, A, N, out].
         ``clean``: a list that receives v W before the noise (for bound management; a copy if noisy or ``copy``)."""
         y = self._matmul(v, w)
+        # Compiled noise (rng.set_compiled) returns a new tensor, so y itself stays the clean product.
+        noisy = None if self.adc.out_noise <= 0 else keys.add_randn(y, self.adc.out_noise)
         if clean is not None:
-            clean.append(y.clone() if self.adc.out_noise > 0 or gs is not None or copy else y)
-        if self.adc.out_noise > 0:
+            fresh = noisy is None and (self.adc.out_noise > 0 or gs is not None or copy)
+            clean.append(y.clone() if fresh else y)
+        if noisy is not None:
+            y = noisy
+        elif self.adc.out_noise > 0:
             # The noise lives only until it is added: one reused buffer avoids fresh pages on every call.
             noise = keys.randn(y.shape[1:], out=self.scratch.get(y.shape, y.device))
             y.add_(noise.mul_(self.adc.out_noise))
