@@ -99,3 +99,18 @@ def test_plain_is_the_default_and_a_failed_compile_falls_back(monkeypatch):
         assert ChipKeys(0, "l", [0], "s").randn((10,)).shape == (1, 10)   # the plain path
     finally:
         set_compiled(before)
+
+
+def test_compiled_rereads_are_the_plain_ones_and_both_bound_managements_agree(compiled, monkeypatch):
+    keys = ChipKeys(5, "b", range(3), "out halved 1")
+    rows, start = torch.tensor([0, 2, 2, 1]), torch.tensor([0, 40, 8, 1000])   # even: as reads use it
+    got = keys.randn_rows(rows, start, 40)
+    assert torch.allclose(got, _plain(lambda: keys.randn_rows(rows, start, 40)), rtol=0, atol=4e-6)
+    x = torch.randn(32, 64) * 4
+    hw = load_hardware("pcm", ["adc.out_noise=1.0", "adc.bound=4"])   # many vectors clip
+    outs = {}
+    for way in ("0", "1"):   # the CPU's gather and the GPU's masked passes, both on compiled kernels
+        monkeypatch.setenv("AIMC_SYNC_FREE", way)
+        with torch.no_grad():
+            outs[way] = to_analog(_net(), hw, chips=3, seed=1)(x)
+    assert torch.equal(outs["0"], outs["1"])

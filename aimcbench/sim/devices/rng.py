@@ -98,7 +98,18 @@ def normals_flat(k0: torch.Tensor, k1: torch.Tensor, n: int) -> torch.Tensor:
     e // 2's (r, theta) and r cos theta (even e) or r sin theta (odd). What the compiled kernel computes: written per
     element, it compiles to one vectorized loop with contiguous stores (the pairwise form's interleaved stores
     compile to a scalar loop of libm sin and cos, 3.5x slower)."""
-    e = torch.arange(n, dtype=torch.int32, device=k0.device).unsqueeze(0)
+    return _normals_of(torch.arange(n, dtype=torch.int32, device=k0.device).unsqueeze(0), k0, k1)
+
+
+def normals_span(k0: torch.Tensor, k1: torch.Tensor, start: torch.Tensor, width: int) -> torch.Tensor:
+    """[M, width]: elements ``start[m] .. start[m] + width - 1`` of the streams keyed (k0[m], k1[m]) (all [M, 1]),
+    element by element (bound management's re-reads, compiled)."""
+    e = start + torch.arange(width, dtype=torch.int32, device=start.device)
+    return _normals_of(e, k0, k1)
+
+
+def _normals_of(e: torch.Tensor, k0: torch.Tensor, k1: torch.Tensor) -> torch.Tensor:
+    """The normals of int32 elements ``e`` (broadcast with the keys), element by element."""
     c = e.bitwise_and(-2)                                            # 2 p: the pair's first counter
     r = _uniform_open(hash_bits(c, k0, k1)).log_().mul_(-2.0).sqrt_()
     theta = _uniform_open(hash_bits(c + 1, k0, k1)).mul_(2 * math.pi)
@@ -129,8 +140,8 @@ def set_compiled(on: bool) -> bool:
 
 
 def compiled_noise(kind: str, device: torch.device):
-    """The compiled ``normals_flat`` (kind "normals") or ``noisy_flat`` ("noisy") for this device type when
-    compiling is on, else None (plain PyTorch; also when compiling failed once)."""
+    """The compiled ``normals_flat`` (kind "normals"), ``normals_span`` ("span") or ``noisy_flat`` ("noisy") for
+    this device type when compiling is on, else None (plain PyTorch; also when compiling failed once)."""
     if not _SETTINGS["compile"] or device.type not in ("cpu", "cuda"):
         return None
     if _get_current_dispatch_mode() is not None:  # compiled code cannot run under a dispatch mode (op counting)
@@ -139,10 +150,13 @@ def compiled_noise(kind: str, device: torch.device):
     if key not in _FUSED:
         fn = None
         try:
-            fn = torch.compile(normals_flat if kind == "normals" else noisy_flat, dynamic=True, fullgraph=True)
+            fn = torch.compile({"normals": normals_flat, "span": normals_span, "noisy": noisy_flat}[kind],
+                               dynamic=True, fullgraph=True)
             k = torch.zeros((2, 1), dtype=torch.int32, device=device)
             if kind == "normals":  # compile now, or fail now
                 fn(k, k, 33)
+            elif kind == "span":
+                fn(k, k, k, 33)
             else:
                 fn(torch.zeros((2, 33), device=device), k, k, torch.ones((), device=device))
         except Exception as err:  # any failure of the compiler stack: keep the plain path, say so once
@@ -266,6 +280,11 @@ def randn_keyed_span(k0: torch.Tensor, k1: torch.Tensor, start: torch.Tensor, wi
     """[..., width]: elements ``start .. start + width - 1`` of the streams keyed (k0, k1), all of shape [...]:
     the numbers ``ChipKeys.randn`` puts there. Even ``start`` and ``width`` take whole Box-Muller pairs (half the
     work of element by element)."""
+    fused = compiled_noise("span", start.device)
+    if fused is not None:
+        lead = start.shape
+        k0, k1, start = (t.expand(lead).reshape(-1, 1) for t in (k0, k1, start.to(torch.int32)))
+        return fused(k0.contiguous(), k1.contiguous(), start.contiguous(), width).view(*lead, width)
     k0, k1 = k0.unsqueeze(-1), k1.unsqueeze(-1)
     if width % 2:
         cols = torch.arange(width, device=start.device)
