@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import warnings
 from typing import Iterable, Optional, Sequence
 
