@@ -52,13 +52,14 @@ Digitize = Callable[[torch.Tensor, int, Optional[torch.Tensor]], torch.Tensor]
 """(reads [..., P], which ADC (0, or 1 for the minus ADCs of separate_adc), rows or None) -> digitized in place."""
 
 
-def manage_gather(ys: list, clean: list, clip: torch.Tensor, keys: list, adc: ADC, digitize: Digitize) -> None:
+def manage_gather(ys: list, clean: list, clip: torch.Tensor, keys: list, adc: ADC, digitize: Digitize,
+                  digitized: bool = False) -> None:
     """Digitize the reads ``ys`` [Kc, A, N, P] in place, with the clipped vectors (``clip`` [Kc, A, N]) replaced
     by their bound-managed reads; ``clean``: the noise-free products (may be ``ys`` themselves when noiseless).
-    Picks the clipped vectors out: host reads."""
+    Picks the clipped vectors out: host reads. ``digitized``: ys come digitized already (a compiled read)."""
     sel = clip.nonzero()                                        # [M, 3]: (chip, array, vector)
     clean = [c[sel[:, 0], sel[:, 1], sel[:, 2]] for c in clean]  # [M, P], before ys are digitized
-    for i, y in enumerate(ys):
+    for i, y in enumerate([] if digitized else ys):
         digitize(y, i, None)
     n, n_out = ys[0].shape[2], ys[0].shape[3]
     sigma = adc.out_noise
@@ -104,12 +105,13 @@ def first_sure_halving(adc: ADC, level: torch.Tensor) -> torch.Tensor:
     return torch.where((j > 0) & (torch.ldexp(level, -(j - 1)) < t), j - 1, j)
 
 
-def manage_masked(ys: list, clean: list, clip: torch.Tensor, keys: list, adc: ADC, digitize: Digitize) -> None:
+def manage_masked(ys: list, clean: list, clip: torch.Tensor, keys: list, adc: ADC, digitize: Digitize,
+                  digitized: bool = False) -> None:
     """As :func:`manage_gather`, with U + 1 passes over all vectors and no host read (``clean`` must not be ``ys``).
     The passes run over blocks of input vectors of at most BLOCK_ELEMENTS outputs, which bounds their temporaries
     (each vector is computed on its own: the blocks do not change a number)."""
     kc, a, n, n_out = ys[0].shape
-    for i, y in enumerate(ys):
+    for i, y in enumerate([] if digitized else ys):
         digitize(y, i, None)
     level = _level(adc, clean[0])
     for c in clean[1:]:

@@ -23,7 +23,8 @@ from .bounds import clip_mask, manage_gather, manage_masked
 from .circuit import Circuit
 from .converters import ADC, DAC
 from .devices import ChipKeys, ChipStreams, make_device
-from .periphery import physical_adc_bound
+from .devices.rng import compiled_noise
+from .periphery import physical_adc_bound, step_size
 from .tiling import TilePlan
 
 BOLTZMANN_J_PER_K = 1.380649e-23   # study 003 thermal noise 4 k T G B
@@ -293,6 +294,9 @@ class Crossbar(nn.Module):
         """One read phase: products, output noise, ADC, and iterative bound management (bounds.py)."""
         sync_free = self._sync_free(v)
         clean: Optional[list] = [] if self.adc.iterative else None   # noise-free products for re-reads
+        fused = self._compiled_reads(v, w, keys, gs, errs, clean)
+        if fused is not None:
+            return self._finish(*fused, clean, sync_free, errs, digitized=True)
         if self.separate:
             gp, gm = (None, None) if gs is None else gs
             kp, km = (None, None) if keys is None else (keys.derive("+"), keys.derive("-"))
@@ -300,20 +304,45 @@ class Crossbar(nn.Module):
             sub = [kp, km]
         else:
             ys, sub = [self._noisy_mm(v, w, keys, gs, clean, sync_free)], [keys]
+        return self._finish(ys, sub, None, clean, sync_free, errs)
 
+    def _compiled_reads(self, v: torch.Tensor, w, keys: Optional[ChipKeys], gs, errs, clean: Optional[list]):
+        """(reads, their keys, their levels): the noisy reads digitized by one compiled kernel each (compile=true,
+        a noisy uniform ADC without per-chip errors or column noise), or None (the step-by-step way)."""
+        adc = self.adc
+        if (keys is None or adc.out_noise <= 0 or gs is not None or errs is not None or adc.mulaw or adc.bits is None
+                or adc.bound is None or compiled_noise("digitized", v.device) is None):
+            return None
+        pairs = [(w[0], keys.derive("+")), (w[1], keys.derive("-"))] if self.separate else [(w, keys)]
+        lo = -adc.bound if adc.signed else 0.0
+        step = step_size(adc.bits, adc.bound, adc.signed)
+        ys, levels = [], []
+        for wt, k in pairs:
+            y = self._matmul(v, wt)
+            if clean is not None:
+                clean.append(y)
+            q, level = k.add_randn_digitized(y, adc.out_noise, step, lo, adc.bound, adc.signed)
+            ys.append(q)
+            levels.append(level)
+        return ys, [k for _, k in pairs], levels
+
+    def _finish(self, ys: list, sub: list, levels: Optional[list], clean: Optional[list], sync_free: bool, errs,
+                digitized: bool = False) -> torch.Tensor:
+        """Digitize the reads ys (unless ``digitized``) with bound management; ``levels``: their per-vector levels
+        when known (compiled reads), else computed here."""
         def digitize(y: torch.Tensor, j: int, rows: Optional[torch.Tensor]) -> torch.Tensor:
             return self.circuit.apply_adc_(self.adc.quantize_(y), errs, self.adc.bound, j, rows=rows)
 
         manage = None
         if clean is not None:
-            clip = clip_mask(self.adc, ys[0])
-            for y in ys[1:]:
-                clip |= clip_mask(self.adc, y)
+            clip = clip_mask(self.adc, ys[0]) if levels is None else levels[0] >= self.adc.bound
+            for i, y in enumerate(ys[1:], 1):
+                clip |= clip_mask(self.adc, y) if levels is None else levels[i] >= self.adc.bound
             # bool(): a host read, free on a CPU, where picking the few clipped vectors out saves work
             manage = manage_masked if sync_free else manage_gather if bool(clip.any()) else None
         if manage is not None:
-            manage(ys, clean, clip, sub, self.adc, digitize)   # digitizes ys and replaces the clipped vectors
-        else:
+            manage(ys, clean, clip, sub, self.adc, digitize, digitized)   # digitizes ys, replaces the clipped ones
+        elif not digitized:
             for j, y in enumerate(ys):
                 digitize(y, j, None)
         return ys[0] if len(ys) == 1 else ys[0].sub_(ys[1])

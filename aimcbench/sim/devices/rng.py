@@ -121,6 +121,17 @@ def noisy_flat(y: torch.Tensor, k0: torch.Tensor, k1: torch.Tensor, sigma: torch
     return y + normals_flat(k0, k1, y.shape[1]) * sigma
 
 
+def noisy_digitized(y: torch.Tensor, k0: torch.Tensor, k1: torch.Tensor, sigma: torch.Tensor, step: torch.Tensor,
+                    lo: torch.Tensor, hi: torch.Tensor, signed: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """A read in one kernel: y [Kc, M, P] plus sigma times the streams' elements (as ``noisy_flat``), digitized by a
+    uniform ADC (round to the step, clip to [lo, hi]), and each vector's level [Kc, M] before the ADC (max |y|, or
+    max y unsigned), which bound management tests against the bound."""
+    kc, m, p = y.shape
+    noisy = y + normals_flat(k0, k1, m * p).view(kc, m, p) * sigma
+    level = torch.maximum(noisy.amax(-1), noisy.amin(-1).neg()) if signed else noisy.amax(-1)
+    return torch.clamp((noisy / step).round() * step, lo, hi), level
+
+
 # torch.compile of the noise kernels: off by default (see set_compiled); a sweep's `compile` key turns it on.
 _SETTINGS = {"compile": False}
 _FUSED: dict[tuple[str, str], object] = {}
@@ -139,8 +150,9 @@ def set_compiled(on: bool) -> bool:
 
 
 def compiled_noise(kind: str, device: torch.device):
-    """The compiled ``normals_flat`` (kind "normals"), ``normals_span`` ("span") or ``noisy_flat`` ("noisy") for
-    this device type when compiling is on, else None (plain PyTorch; also when compiling failed once)."""
+    """The compiled ``normals_flat`` (kind "normals"), ``normals_span`` ("span"), ``noisy_flat`` ("noisy") or
+    ``noisy_digitized`` ("digitized") for this device type when compiling is on, else None (plain PyTorch; also when
+    compiling failed once)."""
     if not _SETTINGS["compile"] or device.type not in ("cpu", "cuda"):
         return None
     if _get_current_dispatch_mode() is not None:  # compiled code cannot run under a dispatch mode (op counting)
@@ -149,13 +161,16 @@ def compiled_noise(kind: str, device: torch.device):
     if key not in _FUSED:
         fn = None
         try:
-            fn = torch.compile({"normals": normals_flat, "span": normals_span, "noisy": noisy_flat}[kind],
-                               dynamic=True, fullgraph=True)
+            fn = torch.compile({"normals": normals_flat, "span": normals_span, "noisy": noisy_flat,
+                                "digitized": noisy_digitized}[kind], dynamic=True, fullgraph=True)
             k = torch.zeros((2, 1), dtype=torch.int32, device=device)
             if kind == "normals":  # compile now, or fail now
                 fn(k, k, 33)
             elif kind == "span":
                 fn(k, k, k, 33)
+            elif kind == "digitized":
+                one = torch.ones((), device=device)
+                fn(torch.zeros((2, 3, 4), device=device), k, k, one, one, -one, one, True)
             else:
                 fn(torch.zeros((2, 33), device=device), k, k, torch.ones((), device=device))
         except Exception as err:  # any failure of the compiler stack: keep the plain path, say so once
@@ -241,6 +256,19 @@ class ChipKeys:
         k0, k1 = self._k(1)
         sig = torch.full((), sigma, device=self.device)
         return fused(y.reshape(kc, -1), k0, k1, sig).view(y.shape)
+
+    def add_randn_digitized(self, y: torch.Tensor, sigma: float, step: float, lo: float, hi: float,
+                            signed: bool) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+        """``noisy_digitized`` of a read y [Kc, A, N, P]: (digitized [Kc, A, N, P], levels [Kc, A, N]) by the compiled
+        kernel; None when compiling is off."""
+        fused = compiled_noise("digitized", self.device)
+        if fused is None:
+            return None
+        kc = len(self.chips)
+        k0, k1 = self._k(1)
+        s = [torch.full((), float(x), device=self.device) for x in (sigma, step, lo, hi)]
+        q, level = fused(y.reshape(kc, -1, y.shape[-1]), k0, k1, *s, signed)
+        return q.view(y.shape), level.view(y.shape[:-1])
 
     def randn_at(self, rows: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """The normals ``randn(shape)[rows, index]`` would hold (flat element ``index`` of chip row ``rows``),
