@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from aimcbench.sim import ConfigError, load_hardware, to_analog
 from aimcbench.sim.allocator import retain_freed_memory
-from aimcbench.sim.devices.rng import set_compiled
+from aimcbench.sim.compiled import set_compiled
 from aimcbench.sim.precision import PRECISIONS, set_precision
 
 

@@ -146,7 +146,9 @@ def test_gpu_check_dry_run_completes(tmp_path):
     assert set(steps) == {"dispatch", "sync", "mc", "adc", "bench", "resnet50"}
     assert not [s for s, r in steps.items() if "error" in r], {s: r.get("error") for s, r in steps.items()}
     assert steps["dispatch"]["ok"], steps["dispatch"]
-    assert len(steps["bench"]["rows"]) == 4 and not steps["bench"]["skipped"]  # 2 models x fp32, tf32
+    rows = steps["bench"]["rows"]
+    assert len(rows) == 5 and not steps["bench"]["skipped"]  # 2 models x fp32, tf32; the MLP compiled
+    assert [r.get("compiled", False) for r in rows] == [False] * 4 + [True]
     adc = steps["adc"]["cases"]["gaussian_512x512"]["fp32"]
     assert adc["pre_adc_err_rms_lsb"] < 0.01 and adc["code_mismatch"] < 1e-3  # fp32 is far below an LSB
     mc = steps["mc"]["profiles"]["pcm"]

@@ -1,4 +1,4 @@
-"""Issue 15: compiled noise kernels (a sweep's ``compile=true``, ``rng.set_compiled``): the same streams as the plain
+"""Issue 15: compiled noise kernels (a sweep's ``compile=true``, ``sim.compiled.set_compiled``): the same streams as the plain
 kernels to about an ulp, statistically normal and bounded as bound management assumes, chip k the same chip alone
 or in a chunk, and a point hash of their own (compiled numbers never mix with plain ones on resume).
 
@@ -16,8 +16,9 @@ from aimcbench.config.schema import SweepApp
 from aimcbench.runner.contract import point_hash
 from aimcbench.sim import load_hardware, to_analog
 from aimcbench.sim.bounds import Z_MAX
-from aimcbench.sim.devices import rng
-from aimcbench.sim.devices.rng import ChipKeys, compiled_noise, set_compiled
+from aimcbench.sim import compiled as compiled_mod
+from aimcbench.sim.compiled import set_compiled
+from aimcbench.sim.devices.rng import ChipKeys, compiled_noise
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +102,9 @@ def test_plain_is_the_default_and_a_failed_compile_falls_back(monkeypatch):
     assert SweepApp().compile is False
     before = set_compiled(True)
     try:
-        monkeypatch.setattr(rng, "_FUSED", {})
-        monkeypatch.setattr(rng.torch, "compile", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no cc")))
-        with pytest.warns(UserWarning, match="torch.compile of the noise kernel failed"):
+        monkeypatch.setattr(compiled_mod, "_KERNELS", {})
+        monkeypatch.setattr(compiled_mod.torch, "compile", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no cc")))
+        with pytest.warns(UserWarning, match="torch.compile of the normals_flat kernel failed"):
             assert compiled_noise("normals", torch.device("cpu")) is None
         assert ChipKeys(0, "l", [0], "s").randn((10,)).shape == (1, 10)   # the plain path
     finally:

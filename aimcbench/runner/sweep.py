@@ -30,7 +30,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from aimcbench.sim.allocator import retain_freed_memory
-from aimcbench.sim.devices.rng import set_compiled
+from aimcbench.sim.compiled import set_compiled
 from aimcbench.sim.precision import set_precision
 from aimcbench.train import load_or_train
 

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-import warnings
 from typing import Iterable, Optional, Sequence
 
 import torch
-from torch.utils._python_dispatch import _get_current_dispatch_mode
+
+from ..compiled import compiled, set_compiled  # noqa: F401 (set_compiled: re-exported for callers of the streams)
 
 _M1 = -2048144789   # 0x85EBCA6B as int32 (MurmurHash3 fmix32 constants)
 _M2 = -1028477387   # 0xC2B2AE35 as int32
@@ -132,54 +132,27 @@ def noisy_digitized(y: torch.Tensor, k0: torch.Tensor, k1: torch.Tensor, sigma: 
     return torch.clamp((noisy / step).round() * step, lo, hi), level
 
 
-# torch.compile of the noise kernels: off by default (see set_compiled); a sweep's `compile` key turns it on.
-_SETTINGS = {"compile": False}
-_FUSED: dict[tuple[str, str], object] = {}
-
-
-def set_compiled(on: bool) -> bool:
-    """Draw normals with compiled kernels (torch.compile: a C++ compiler on a CPU, Triton on CUDA) or with plain
-    PyTorch; returns the previous setting. Compiled: ~3x faster noise on a CPU, and the output noise added to a
-    read in the same kernel. The numbers agree with the plain path's to about an ulp, not bit for bit (the
-    compiler's own sin, cos and log; fused multiply-adds), so a sweep's `compile` is part of its point hash. Each
-    way is the same chip alone or in any chunk, and the same in every rerun. If compiling fails (no compiler),
-    the plain path is used with a warning."""
-    before = _SETTINGS["compile"]
-    _SETTINGS["compile"] = bool(on)
-    return before
-
-
 def compiled_noise(kind: str, device: torch.device):
     """The compiled ``normals_flat`` (kind "normals"), ``normals_span`` ("span"), ``noisy_flat`` ("noisy") or
-    ``noisy_digitized`` ("digitized") for this device type when compiling is on, else None (plain PyTorch; also when
-    compiling failed once)."""
-    if not _SETTINGS["compile"] or device.type not in ("cpu", "cuda"):
-        return None
-    if _get_current_dispatch_mode() is not None:  # compiled code cannot run under a dispatch mode (op counting)
-        return None
-    key = (kind, device.type)
-    if key not in _FUSED:
-        fn = None
-        try:
-            fn = torch.compile({"normals": normals_flat, "span": normals_span, "noisy": noisy_flat,
-                                "digitized": noisy_digitized}[kind], dynamic=True, fullgraph=True)
-            k = torch.zeros((2, 1), dtype=torch.int32, device=device)
-            if kind == "normals":  # compile now, or fail now
-                fn(k, k, 33)
-            elif kind == "span":
-                fn(k, k, k, 33)
-            elif kind == "digitized":
-                one = torch.ones((), device=device)
-                fn(torch.zeros((2, 3, 4), device=device), k, k, one, one, -one, one, True)
-            else:
-                fn(torch.zeros((2, 33), device=device), k, k, torch.ones((), device=device))
-        except Exception as err:  # any failure of the compiler stack: keep the plain path, say so once
-            warnings.warn(f"aimcbench: torch.compile of the noise kernel failed ({type(err).__name__}: "
-                          f"{str(err).splitlines()[0] if str(err) else ''}); using plain PyTorch (slower; numbers "
-                          "differ from the compiled ones in the last bits).")
-            fn = None
-        _FUSED[key] = fn
-    return _FUSED[key]
+    ``noisy_digitized`` ("digitized") for this device type when compiling is on (``sim.compiled``), else None."""
+    return compiled(_NOISE_KERNELS[kind], device, lambda f: _warm_up(kind, f, device))
+
+
+_NOISE_KERNELS = {"normals": normals_flat, "span": normals_span, "noisy": noisy_flat, "digitized": noisy_digitized}
+
+
+def _warm_up(kind: str, fn, device: torch.device) -> None:
+    """Call a just-compiled noise kernel once on tiny inputs (compile now, or fail now)."""
+    k = torch.zeros((2, 1), dtype=torch.int32, device=device)
+    one = torch.ones((), device=device)
+    if kind == "normals":
+        fn(k, k, 33)
+    elif kind == "span":
+        fn(k, k, k, 33)
+    elif kind == "noisy":
+        fn(torch.zeros((2, 33), device=device), k, k, one)
+    else:
+        fn(torch.zeros((2, 3, 4), device=device), k, k, one, one, -one, one, True)
 
 
 def _key_table(parts: list, cols: int, device: torch.device) -> torch.Tensor:
@@ -215,6 +188,10 @@ class ChipKeys:
     def __len__(self) -> int:
         return len(self.chips)
 
+    def _kc(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The keys as contiguous [Kc, 1] tensors (a compiled kernel is specialized to its inputs' strides)."""
+        return self.keys[:, 0].contiguous().view(-1, 1), self.keys[:, 1].contiguous().view(-1, 1)
+
     def _k(self, ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
         view = (len(self.chips),) + (1,) * ndim
         return self.keys[:, 0].view(view), self.keys[:, 1].view(view)
@@ -229,7 +206,7 @@ class ChipKeys:
         k0, k1 = self._k(1)
         fused = compiled_noise("normals", self.device)
         if fused is not None:  # one compiled kernel for the whole stream (same integers; floats to an ulp)
-            flat.copy_(fused(k0, k1, n))
+            flat.copy_(fused(*self._kc(), n))
             return out
         # Plain PyTorch, in blocks of pairs of all chips together. On a CPU the blocks stay in cache (3-5x faster
         # than whole-tensor passes at 10^8 numbers); a GPU takes up to 2^26 pairs per block (one set of kernels
@@ -253,7 +230,7 @@ class ChipKeys:
         if fused is None:
             return None
         kc = len(self.chips)
-        k0, k1 = self._k(1)
+        k0, k1 = self._kc()
         sig = torch.full((), sigma, device=self.device)
         return fused(y.reshape(kc, -1), k0, k1, sig).view(y.shape)
 
@@ -265,7 +242,7 @@ class ChipKeys:
         if fused is None:
             return None
         kc = len(self.chips)
-        k0, k1 = self._k(1)
+        k0, k1 = self._kc()
         s = [torch.full((), float(x), device=self.device) for x in (sigma, step, lo, hi)]
         q, level = fused(y.reshape(kc, -1, y.shape[-1]), k0, k1, *s, signed)
         return q.view(y.shape), level.view(y.shape[:-1])

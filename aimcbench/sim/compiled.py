@@ -1,0 +1,56 @@
+"""Compiled kernels (a sweep's ``compile=true``): ``torch.compile`` of small pure functions of the hot path, each
+fused into one loop (a C++ compiler on a CPU, Triton on CUDA), with the plain PyTorch way beside it.
+
+Off by default: compiling costs 10-30 s per process (cached on disk by torch afterwards). A compiled kernel
+computes what its plain twin computes, but the compiler's own sin, cos and log and its fused multiply-adds round
+differently in the last bit, so ``compile`` is part of a sweep point's hash. If compiling fails (no compiler),
+the plain way is used with one warning. Under a dispatch mode (the op-counting tests and bench) compiled code
+cannot run, so the plain way is used there too."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Callable, Optional
+
+import torch
+from torch.utils._python_dispatch import _get_current_dispatch_mode
+
+_SETTINGS = {"compile": False}
+# Each kernel compiles once per combination of sizes 1 (torch specializes them), ranks and argument flags: up to ~32
+# for the largest. torch's default limit (8) would stop a long sweep with an error half way.
+RECOMPILE_LIMIT = 64
+_KERNELS: dict[tuple[str, str], Optional[Callable]] = {}
+
+
+def set_compiled(on: bool) -> bool:
+    """Use compiled kernels (True) or plain PyTorch (False) from now on; returns the previous setting."""
+    before = _SETTINGS["compile"]
+    _SETTINGS["compile"] = bool(on)
+    if on:
+        import torch._dynamo  # noqa: PLC0415 (only when compiling)
+
+        cfg = torch._dynamo.config
+        cfg.recompile_limit = max(cfg.recompile_limit, RECOMPILE_LIMIT)
+    return before
+
+
+def compiled(fn: Callable, device: torch.device, warm_up: Callable[[Callable], object]) -> Optional[Callable]:
+    """``fn`` compiled for this device type (``warm_up(compiled_fn)`` compiles it now, or fails now) when compiling
+    is on, else None; None also when compiling failed once."""
+    if not _SETTINGS["compile"] or device.type not in ("cpu", "cuda"):
+        return None
+    if _get_current_dispatch_mode() is not None:
+        return None
+    key = (f"{fn.__module__}.{fn.__qualname__}", device.type)
+    if key not in _KERNELS:
+        kernel = None
+        try:
+            kernel = torch.compile(fn, dynamic=True, fullgraph=True)
+            warm_up(kernel)
+        except Exception as err:  # any failure of the compiler stack: keep the plain path, say so once
+            warnings.warn(f"aimcbench: torch.compile of the {fn.__name__} kernel failed ({type(err).__name__}: "
+                          f"{str(err).splitlines()[0] if str(err) else ''}); using plain PyTorch (slower; numbers "
+                          "differ from the compiled ones in the last bits).")
+            kernel = None
+        _KERNELS[key] = kernel
+    return _KERNELS[key]
