@@ -54,3 +54,23 @@ def compiled(fn: Callable, device: torch.device, warm_up: Callable[[Callable], o
             kernel = None
         _KERNELS[key] = kernel
     return _KERNELS[key]
+
+
+def _scaled_sum(y: torch.Tensor, scale: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    return (y * scale * alpha).sum(dim=1)
+
+
+def _warm_scaled_sum(kernel, device: torch.device) -> None:
+    y, scale = torch.zeros((2, 3, 4, 5), device=device), torch.ones((3, 1, 5), device=device)
+    kernel(y, scale, torch.ones((1, 3, 4, 1), device=device))   # a shared input's alpha
+    kernel(y, scale, torch.ones((2, 3, 4, 1), device=device))   # the chips' own
+
+
+def scaled_sum(y: torch.Tensor, scale: torch.Tensor, alpha: torch.Tensor) -> Optional[torch.Tensor]:
+    """The digital side of a layer's reads in one kernel: y [Kc, A, N, out] times the weight scale [A, 1, out] and
+    the input scale alpha ([Kc,] A, N, 1), summed over the row arrays -> [Kc, N, out]; None when not compiling."""
+    kernel = compiled(_scaled_sum, y.device, lambda k: _warm_scaled_sum(k, y.device))
+    if kernel is None:
+        return None
+    a4 = (alpha if alpha.dim() == 4 else alpha.unsqueeze(0)).contiguous()   # one rank, contiguous: fewer variants
+    return kernel(y.contiguous(), scale.contiguous(), a4)

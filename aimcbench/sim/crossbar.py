@@ -23,7 +23,7 @@ from .bounds import clip_mask, manage_gather, manage_masked
 from .circuit import Circuit
 from .converters import ADC, DAC
 from .devices import ChipKeys, ChipStreams, make_device
-from .compiled import compiled
+from .compiled import scaled_sum
 from .devices.rng import compiled_noise
 from .periphery import physical_adc_bound, step_size
 from .tiling import TilePlan
@@ -59,19 +59,6 @@ class Scratch:
         if self.buf is None or self.buf.numel() < n or self.buf.device != device:
             self.buf = torch.empty(n, device=device)
         return self.buf[:n].view(shape)
-
-
-def _scaled_sum(y: torch.Tensor, scale: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """The digital side of a layer's reads in one kernel (compile=true): y [Kc, A, N, out] times the weight scale
-    [A, 1, out] and the input scale alpha [Kc or 1, A, N, 1], summed over the row arrays."""
-    return (y * scale * alpha).sum(dim=1)
-
-
-def _warm_scaled_sum(kernel, device: torch.device) -> None:
-    """Compile both input kinds now: a shared input's alpha [1, A, N, 1] and the chips' own [Kc, A, N, 1]."""
-    y, scale = torch.zeros((2, 3, 4, 5), device=device), torch.ones((3, 1, 5), device=device)
-    kernel(y, scale, torch.ones((1, 3, 4, 1), device=device))
-    kernel(y, scale, torch.ones((2, 3, 4, 1), device=device))
 
 
 class Crossbar(nn.Module):
@@ -377,10 +364,9 @@ class Crossbar(nn.Module):
         # Digital side: shift-and-add of cycles and slices, drift compensation per physical column, weight scale
         # per array and output, input scale per vector; then the partial sums of the row arrays are added.
         y = self.circuit.combine(y, cycle_factors, st.comp)
-        kernel = compiled(_scaled_sum, y.device, lambda k: _warm_scaled_sum(k, y.device))
-        if kernel is not None:  # inputs of one rank and contiguous: fewer variants to compile
-            a4 = (alpha if alpha.dim() == 4 else alpha.unsqueeze(0)).contiguous()
-            return kernel(y.contiguous(), self.scale.unsqueeze(1), a4)
+        out = scaled_sum(y, self.scale.unsqueeze(1), alpha)   # compile=true: one kernel
+        if out is not None:
+            return out
         return y.mul_(self.scale.unsqueeze(1)).mul_(alpha).sum(dim=1)
 
     # ----- study 003 naive full scale (adc.full_scale calibrated_max) ---------------------------------------
