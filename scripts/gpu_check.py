@@ -269,25 +269,25 @@ def step_bench(dev: str, tiny: bool, precisions: list, budget_s: float, max_seco
         rows = [("mlp", "pcm", 100, 10000, 10000), ("cnn", "pcm", 100, 1000, 1000),
                 ("wrn16_8", "pcm", 40, 10000, 500), ("wrn16_8", "rram_l3", 40, 10000, 500)]
     t0, out = time.perf_counter(), {"rows": [], "skipped": []}
+
+    def row(model, profile, chips, images, batch, prec, compiled=False):
+        if time.perf_counter() - t0 > budget_s:
+            out["skipped"].append(f"{model}/{profile}/{'compiled' if compiled else prec}")
+            return
+        r = bench_sim.bench(model, profile, (), chips, 2, batch, images, dev, 1, prec, max_seconds)
+        if compiled:
+            r["compiled"] = True
+        print(("compiled: " if compiled else "") + bench_sim.format_row(r), flush=True)
+        out["rows"].append(r)
+
     for prec in precisions:
-        for model, profile, chips, images, batch in rows:
-            if time.perf_counter() - t0 > budget_s:
-                out["skipped"].append(f"{model}/{profile}/{prec}")
-                continue
-            r = bench_sim.bench(model, profile, (), chips, 2, batch, images, dev, 1, prec, max_seconds)
-            print(bench_sim.format_row(r), flush=True)
-            out["rows"].append(r)
-    # compile=true (Triton kernels for the noise) on the first and third workloads, at torch's default precision
+        for spec in rows:
+            row(*spec, prec)
+    # compile=true (Triton kernels) on the first and third workloads, at torch's default precision
     bench_sim.set_compiled(True)
     try:
-        for model, profile, chips, images, batch in rows[::2]:
-            if time.perf_counter() - t0 > budget_s:
-                out["skipped"].append(f"{model}/{profile}/compiled")
-                continue
-            r = bench_sim.bench(model, profile, (), chips, 2, batch, images, dev, 1, "default", max_seconds)
-            r["compiled"] = True
-            print("compiled: " + bench_sim.format_row(r), flush=True)
-            out["rows"].append(r)
+        for spec in rows[::2]:
+            row(*spec, "default", compiled=True)
     finally:
         bench_sim.set_compiled(False)
     bench_sim.set_precision("default")

@@ -129,7 +129,7 @@ def run_sweep(cfg: dict, run_dir: str | os.PathLike, label: str = "", progress: 
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg["threads"]))
     set_precision(cfg.get("precision") or "default")  # GPU products: TF32 or not (sim/precision.py)
-    compiled_before = set_compiled(bool(cfg.get("compile")))  # noise kernels (sim/devices/rng.py)
+    compiled_before = set_compiled(bool(cfg.get("compile")))  # compiled kernels (sim/compiled.py)
     install_fault_hook()
     claimed: dict[str, Any] = {}  # {"meta": ...} once this run has started writing the directory
     try:

@@ -232,7 +232,7 @@ class Crossbar(nn.Module):
         """y = v W (+ output noise): v [A, N, R] shared by all chips or [Kc, A, N, R]; returns [Kc, A, N, out].
         ``clean``: a list that receives v W before the noise (for bound management; a copy if noisy or ``copy``)."""
         y = self._matmul(v, w)
-        # Compiled noise (rng.set_compiled) returns a new tensor, so y itself stays the clean product.
+        # Compiled noise (compile=true, sim/compiled.py) returns a new tensor, so y itself stays the clean product.
         noisy = None if self.adc.out_noise <= 0 else keys.add_randn(y, self.adc.out_noise)
         if clean is not None:
             fresh = noisy is None and (self.adc.out_noise > 0 or gs is not None or copy)
@@ -295,37 +295,38 @@ class Crossbar(nn.Module):
         """One read phase: products, output noise, ADC, and iterative bound management (bounds.py)."""
         sync_free = self._sync_free(v)
         clean: Optional[list] = [] if self.adc.iterative else None   # noise-free products for re-reads
-        fused = self._compiled_reads(v, w, keys, gs, errs, clean)
-        if fused is not None:
-            return self._finish(*fused, clean, sync_free, errs, digitized=True)
+        # One read per ADC: (weights, noise keys, column conductances); two with separate ADCs for W+ and W-.
         if self.separate:
             gp, gm = (None, None) if gs is None else gs
             kp, km = (None, None) if keys is None else (keys.derive("+"), keys.derive("-"))
-            ys = [self._noisy_mm(v, w[0], kp, gp, clean, sync_free), self._noisy_mm(v, w[1], km, gm, clean, sync_free)]
-            sub = [kp, km]
+            reads = [(w[0], kp, gp), (w[1], km, gm)]
         else:
-            ys, sub = [self._noisy_mm(v, w, keys, gs, clean, sync_free)], [keys]
+            reads = [(w, keys, gs)]
+        sub = [k for _, k, _ in reads]
+        fused = self._compiled_reads(v, reads, errs, clean)
+        if fused is not None:
+            return self._finish(fused[0], sub, fused[1], clean, sync_free, errs, digitized=True)
+        ys = [self._noisy_mm(v, wt, k, g, clean, sync_free) for wt, k, g in reads]
         return self._finish(ys, sub, None, clean, sync_free, errs)
 
-    def _compiled_reads(self, v: torch.Tensor, w, keys: Optional[ChipKeys], gs, errs, clean: Optional[list]):
-        """(reads, their keys, their levels): the noisy reads digitized by one compiled kernel each (compile=true,
-        a noisy uniform ADC without per-chip errors or column noise), or None (the step-by-step way)."""
+    def _compiled_reads(self, v: torch.Tensor, reads: list, errs, clean: Optional[list]):
+        """(digitized reads, their levels): the noisy reads digitized by one compiled kernel each (compile=true, a
+        noisy uniform ADC without per-chip errors or column noise), or None (the step-by-step way)."""
         adc = self.adc
-        if (keys is None or adc.out_noise <= 0 or gs is not None or errs is not None or adc.mulaw or adc.bits is None
-                or adc.bound is None or compiled_noise("digitized", v.device) is None):
+        if (reads[0][1] is None or adc.out_noise <= 0 or any(g is not None for _, _, g in reads) or errs is not None
+                or adc.mulaw or adc.bits is None or adc.bound is None or compiled_noise("digitized", v.device) is None):
             return None
-        pairs = [(w[0], keys.derive("+")), (w[1], keys.derive("-"))] if self.separate else [(w, keys)]
         lo = -adc.bound if adc.signed else 0.0
         step = step_size(adc.bits, adc.bound, adc.signed)
         ys, levels = [], []
-        for wt, k in pairs:
+        for wt, k, _ in reads:
             y = self._matmul(v, wt)
             if clean is not None:
                 clean.append(y)
             q, level = k.add_randn_digitized(y, adc.out_noise, step, lo, adc.bound, adc.signed)
             ys.append(q)
             levels.append(level)
-        return ys, [k for _, k in pairs], levels
+        return ys, levels
 
     def _finish(self, ys: list, sub: list, levels: Optional[list], clean: Optional[list], sync_free: bool, errs,
                 digitized: bool = False) -> torch.Tensor:

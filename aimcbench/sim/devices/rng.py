@@ -27,7 +27,7 @@ from typing import Iterable, Optional, Sequence
 
 import torch
 
-from ..compiled import compiled, set_compiled  # noqa: F401 (set_compiled: re-exported for callers of the streams)
+from ..compiled import compiled
 
 _M1 = -2048144789   # 0x85EBCA6B as int32 (MurmurHash3 fmix32 constants)
 _M2 = -1028477387   # 0xC2B2AE35 as int32
@@ -127,7 +127,9 @@ def noisy_digitized(y: torch.Tensor, k0: torch.Tensor, k1: torch.Tensor, sigma: 
     uniform ADC (round to the step, clip to [lo, hi]), and each vector's level [Kc, M] before the ADC (max |y|, or
     max y unsigned), which bound management tests against the bound."""
     kc, m, p = y.shape
-    noisy = y + normals_flat(k0, k1, m * p).view(kc, m, p) * sigma
+    noisy = noisy_flat(y.reshape(kc, m * p), k0, k1, sigma).view(kc, m, p)
+    # The level and the ADC written out again (twins of bounds._level and periphery.quantize_uniform_): step and
+    # bounds come in as tensors, so a sweep over ADC bits or bounds reuses one kernel instead of recompiling.
     level = torch.maximum(noisy.amax(-1), noisy.amin(-1).neg()) if signed else noisy.amax(-1)
     return torch.clamp((noisy / step).round() * step, lo, hi), level
 
