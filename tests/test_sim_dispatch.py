@@ -54,7 +54,8 @@ def test_dispatch_count_is_flat_in_chips(profile, overrides):
 @pytest.mark.parametrize("profile", ["pcm", "rram"])
 def test_dispatch_count_is_flat_in_row_arrays(profile):
     # A 1024-input layer on 2, 4, 8 or 16 full row arrays: the same operations; on arrays whose last one is
-    # partial (3 x 300 + 124, 10 x 100 + 24), a constant more (the partial array's own product), the same for both.
+    # partial (3 x 300 + 124, 10 x 100 + 24), a constant more, the same for both: the partial array's own product
+    # and the writing of both products into one output (about 25 operations per read; rram reads W+ and W-).
     def net():
         torch.manual_seed(0)
         return nn.Sequential(nn.Flatten(), nn.Linear(1024, 40), nn.ReLU(), nn.Linear(40, 10)).eval()
@@ -74,7 +75,7 @@ def test_dispatch_count_is_flat_in_row_arrays(profile):
     full = [count(r) for r in (64, 128, 256, 512)]
     assert len(set(full)) == 1, full
     partial = [count(r) for r in (100, 300)]
-    assert partial[0] == partial[1] and 0 < partial[0] - full[0] <= 40, (full, partial)
+    assert partial[0] == partial[1] and 0 < partial[0] - full[0] <= 60, (full, partial)
 
 
 def test_iterative_bound_management_adds_a_bounded_number_of_operations():

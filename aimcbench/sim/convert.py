@@ -39,8 +39,9 @@ class _AnalogLayer(nn.Module):
         self.ctx = ctx
         self._chip_bias: Optional[torch.Tensor] = None
 
-    def _matrix(self, x: torch.Tensor) -> torch.Tensor:
-        """[lead, N', in] -> analog product [Kc, lead/Kc * N', out] (lead is B, shared, or Kc*B)."""
+    def _matrix(self, x: torch.Tensor, converted: bool = False) -> torch.Tensor:
+        """[lead, N', in] -> analog product [Kc, lead/Kc * N', out] (lead is B, shared, or Kc*B); ``converted``:
+        x went through the layer's element-wise DAC already."""
         ctx, kc = self.ctx, len(self.ctx.chips)
         cb = self.crossbar
         if cb.calib_max is not None:  # AnalogModel.calibrate_adc: record the ideal outputs, propagate digitally
@@ -50,9 +51,9 @@ class _AnalogLayer(nn.Module):
             return cb.ideal_matrix(flat)
         st = ctx.states[self.crossbar.name] if ctx.states is not None else self.crossbar.state(ctx.chips)
         if kc == 1 or x.shape[0] == ctx.batch:  # one chip (any layout), or input shared by all chips
-            y = self.crossbar.forward_matrix(x.reshape(-1, x.shape[-1]), st)
+            y = self.crossbar.forward_matrix(x.reshape(-1, x.shape[-1]), st, converted)
         elif x.shape[0] == kc * ctx.batch:
-            y = self.crossbar.forward_matrix(x.reshape(kc, -1, x.shape[-1]), st)
+            y = self.crossbar.forward_matrix(x.reshape(kc, -1, x.shape[-1]), st, converted)
         else:
             raise RuntimeError(f"{self.crossbar.name}: batch {x.shape[0]} is neither {ctx.batch} nor "
                                f"{kc}x{ctx.batch}; the model must keep the batch dimension first")
@@ -95,10 +96,16 @@ class AnalogConv2d(_AnalogLayer):
         self.kernel, self.stride, self.dilation, self.padding = conv.kernel_size, conv.stride, conv.dilation, padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cb = self.crossbar
+        # A DAC that converts each input on its own (fixed input range) runs on the activations, not on the k*k
+        # times larger patches: the same numbers (zero padding converts to zero). Calibration sees raw inputs.
+        converted = cb.dac.elementwise and cb.calib_max is None
+        if converted:
+            x = cb.dac(x)[0]
         if self.pad is not None:
             x = F.pad(x, self.pad, mode="constant" if self.pad_mode == "zeros" else self.pad_mode)
         cols, ho, wo = im2col(x, self.kernel, self.dilation, _pair(self.padding), self.stride)  # [lead, L, C*k*k]
-        y = self._matrix(cols)                                           # [Kc, lead'*L, out]
+        y = self._matrix(cols, converted)                                # [Kc, lead'*L, out]
         y = y.reshape(-1, ho * wo, y.shape[-1]).transpose(1, 2).reshape(-1, y.shape[-1], ho, wo)
         return self._add_bias(y, len(self.ctx.chips))
 

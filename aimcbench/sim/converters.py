@@ -9,7 +9,7 @@ from typing import Optional
 import torch
 
 from .config import ADCConfig, DACConfig
-from .periphery import adc_levels, quantize_mulaw, quantize_uniform, quantize_uniform_
+from .periphery import adc_levels, quantize_mulaw, quantize_uniform, quantize_uniform_, step_size
 
 __all__ = ["ADC", "DAC", "adc_levels", "quantize_mulaw", "quantize_uniform"]
 
@@ -52,13 +52,27 @@ class DAC:
             alpha = torch.where(alpha > 0, alpha, torch.ones_like(alpha))
             v = x / alpha
         else:
-            alpha = torch.full_like(x[..., :1], c.input_range)
+            alpha = self.fixed_alpha(x)
             v = x / c.input_range
         if c.signed:
             # abs_max inputs are within +-1 already: no clipping needed unless the bound is below 1.
             quantize_uniform_(v, c.bits, c.bound, signed=True, clip=c.noise_management != "abs_max" or c.bound < 1.0)
         else:
             # Sign-magnitude: the magnitude goes through an unsigned DAC; a negative input is a second read phase.
-            # (in place on one copy: the inputs are among the largest tensors of a convolution's forward)
-            v = torch.copysign(quantize_uniform_(v.abs(), c.bits, c.bound, signed=False), v)
+            # round() (half to even) is odd and the unsigned grid and clip are mirrored about zero, so rounding v
+            # itself gives copysign(q(|v|), v) bit for bit (signed zeros too) without the two copies of |v|.
+            if c.bits is not None:
+                step = step_size(c.bits, c.bound, signed=False)
+                v.div_(step).round_().mul_(step)
+            v.clamp_(-c.bound, c.bound)
         return v, alpha
+
+    def fixed_alpha(self, x: torch.Tensor) -> torch.Tensor:
+        """[..., 1]: the scale of inputs x [..., n] under noise_management none (the fixed input range)."""
+        return torch.full_like(x[..., :1], self.cfg.input_range)
+
+    @property
+    def elementwise(self) -> bool:
+        """True when each input is converted on its own (a fixed input range, no per-vector scaling): the DAC
+        may then run on a convolution's activations before they are unfolded into k*k times as many patches."""
+        return self.cfg.noise_management != "abs_max"

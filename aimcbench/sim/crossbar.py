@@ -265,13 +265,14 @@ class Crossbar(nn.Module):
     def _matmul(self, v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """[..., A, N, R] @ [Kc, A, R, out]. A last array shorter than R is multiplied on its own rows (two
         products instead of one, so that its zero padding costs no multiply-adds: 784 inputs on 512-row arrays
-        would otherwise do 31 % more work)."""
+        would otherwise do 31 % more work). Both write into one output (out=): a cat would copy it all again."""
         last = self.plan.row_splits[-1][1] - self.plan.row_splits[-1][0]
         if last == self.rows:
             return torch.matmul(v, w)
-        full = torch.matmul(v[..., :-1, :, :], w[:, :-1])
-        tail = torch.matmul(v[..., -1:, :, :last], w[:, -1:, :last])
-        return torch.cat((full, tail), dim=1)
+        y = v.new_empty(w.shape[0], w.shape[1], v.shape[-2], w.shape[-1])
+        torch.matmul(v[..., :-1, :, :], w[:, :-1], out=y[:, :-1])
+        torch.matmul(v[..., -1:, :, :last], w[:, -1:, :last], out=y[:, -1:])
+        return y
 
     def _read(self, v: torch.Tensor, w, keys: Optional[ChipKeys], gs=None, errs=None) -> torch.Tensor:
         """Digitized array outputs [Kc, A, N, out] of normalized inputs v, with sign phases and bound management."""
@@ -302,8 +303,7 @@ class Crossbar(nn.Module):
             reads = [(w[0], kp, gp), (w[1], km, gm)]
         else:
             reads = [(w, keys, gs)]
-        sub = [k for _, k, _ in reads]
-        fused = self._compiled_reads(v, reads, errs, clean)
+        sub, fused = [k for _, k, _ in reads], self._compiled_reads(v, reads, errs, clean)
         if fused is not None:
             return self._finish(fused[0], sub, fused[1], clean, sync_free, errs, digitized=True)
         ys = [self._noisy_mm(v, wt, k, g, clean, sync_free) for wt, k, g in reads]
@@ -349,8 +349,9 @@ class Crossbar(nn.Module):
                 digitize(y, j, None)
         return ys[0] if len(ys) == 1 else ys[0].sub_(ys[1])
 
-    def forward_matrix(self, x: torch.Tensor, st: ChipState) -> torch.Tensor:
-        """The tiled analog product for input vectors x ([N, in] shared, or [Kc, N, in]) -> [Kc, N, out]."""
+    def forward_matrix(self, x: torch.Tensor, st: ChipState, converted: bool = False) -> torch.Tensor:
+        """The tiled analog product for input vectors x ([N, in] shared, or [Kc, N, in]) -> [Kc, N, out];
+        ``converted``: x is the output of an element-wise DAC (``dac(x)[0]``) already."""
         noisy = self.adc.out_noise > 0 or st.gsum is not None
         keys = self._next_keys(st.chips, "out", self._reads) if noisy else None
         tiles = st.tiles
@@ -359,7 +360,8 @@ class Crossbar(nn.Module):
             inv = 1.0 / self.scale_full
             nt = self._next_keys(st.chips, "temporal", self._nt_reads)
             tiles = self._stack(self.device_model.sample(self.w_norm, st.static, inv, nt))
-        v, alpha = self.dac(self._stack_inputs(x))                     # [..., A, N, R], alpha [..., A, N, 1]
+        xs = self._stack_inputs(x)
+        v, alpha = (xs, self.dac.fixed_alpha(xs)) if converted else self.dac(xs)  # [..., A, N, R], [..., A, N, 1]
         v, cycle_factors = self.circuit.cycle_inputs(v)                # bit-serial: [..., A, C N, R]
         y = self._read(v.contiguous(), tiles, keys, st.gsum, st.adc_errs)   # [Kc, A, C N, P]
         # Digital side: shift-and-add of cycles and slices, drift compensation per physical column, weight scale
