@@ -124,3 +124,29 @@ def test_compiled_rereads_are_the_plain_ones_and_both_bound_managements_agree(co
         with torch.no_grad():
             outs[way] = to_analog(_net(), hw, chips=3, seed=1)(x)
     assert torch.equal(outs["0"], outs["1"])
+
+
+def test_compiled_noiseless_pair_is_the_plain_difference(compiled, monkeypatch):
+    """Study 002's RRAM (separate ADCs for W+ and W-, no output noise, no bound management): both reads digitized
+    and subtracted by one kernel, the plain numbers."""
+    from aimcbench.sim import crossbar as crossbar_mod
+
+    used = []
+
+    def spy(device):
+        kernel = compiled_mod.digitized_difference(device)
+        used.append(kernel is not None)
+        return kernel
+
+    monkeypatch.setattr(crossbar_mod, "digitized_difference", spy)
+    x = torch.randn(32, 64) * 3                     # negative inputs too: both sign phases
+    hw = load_hardware("rram_l3", [])
+    with torch.no_grad():
+        got = to_analog(_net(), hw, chips=3, seed=2)(x)
+        alone = to_analog(_net(), hw, chips=[1], seed=2)(x)
+        compiled_calls = list(used)
+        plain = _plain(lambda: to_analog(_net(), hw, chips=3, seed=2)(x))
+    assert compiled_calls and all(compiled_calls) and not any(used[len(compiled_calls):])
+    assert torch.equal(got[1], alone[0])
+    assert (got != plain).float().mean().item() < 0.01, (got - plain).abs().max()
+    assert got.abs().sum() > 0

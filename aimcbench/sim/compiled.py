@@ -74,3 +74,29 @@ def scaled_sum(y: torch.Tensor, scale: torch.Tensor, alpha: torch.Tensor) -> Opt
         return None
     a4 = (alpha if alpha.dim() == 4 else alpha.unsqueeze(0)).contiguous()   # one rank, contiguous: fewer variants
     return kernel(y.contiguous(), scale.contiguous(), a4)
+
+
+def _digitized_difference(yp: torch.Tensor, ym: torch.Tensor, step: torch.Tensor, lo: torch.Tensor,
+                          hi: torch.Tensor) -> torch.Tensor:
+    # periphery.quantize_uniform_ of each read (round to the step, clip), written out again with tensor step and
+    # bounds: a sweep over ADC bits or ranges reuses one kernel instead of recompiling.
+    return torch.clamp((yp / step).round() * step, lo, hi) - torch.clamp((ym / step).round() * step, lo, hi)
+
+
+def _warm_difference(kernel, device: torch.device) -> None:
+    y, one = torch.zeros((2, 3, 4, 5), device=device), torch.ones((), device=device)
+    kernel(y, y, one, 0 * one, one)
+
+
+def digitized_difference(device: torch.device) -> Optional[Callable]:
+    """``f(yp, ym, step, lo, hi)``: two noiseless reads [Kc, A, N, P] (separate ADCs for W+ and W-) each digitized
+    by an ideal uniform ADC and subtracted, in one kernel instead of nine passes; None when not compiling."""
+    kernel = compiled(_digitized_difference, device, lambda k: _warm_difference(k, device))
+    if kernel is None:
+        return None
+
+    def run(yp: torch.Tensor, ym: torch.Tensor, step: float, lo: float, hi: float) -> torch.Tensor:
+        t = [torch.tensor(x, dtype=yp.dtype, device=yp.device) for x in (step, lo, hi)]
+        return kernel(yp.contiguous(), ym.contiguous(), *t)
+
+    return run

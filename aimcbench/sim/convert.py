@@ -20,6 +20,7 @@ from .config import ConfigError, HardwareConfig
 from .crossbar import ChipState, Crossbar, Scratch
 from .layers import select_layers
 from .nabn import ChipBatchNorm, replace_batchnorms
+from .patches import im2col, patch_view, stack_patches  # noqa: F401  (im2col: the public helper)
 from .tiling import analog_layer_shape, plan_layer
 
 
@@ -39,24 +40,31 @@ class _AnalogLayer(nn.Module):
         self.ctx = ctx
         self._chip_bias: Optional[torch.Tensor] = None
 
-    def _matrix(self, x: torch.Tensor, converted: bool = False) -> torch.Tensor:
-        """[lead, N', in] -> analog product [Kc, lead/Kc * N', out] (lead is B, shared, or Kc*B); ``converted``:
-        x went through the layer's element-wise DAC already."""
+    def _chips_in(self, n: int) -> int:
+        """0 when a batch of n samples is shared by all chips of the chunk (or there is one chip), else Kc."""
         ctx, kc = self.ctx, len(self.ctx.chips)
-        cb = self.crossbar
+        if kc == 1 or n == ctx.batch:
+            return 0
+        if n != kc * ctx.batch:
+            raise RuntimeError(f"{self.crossbar.name}: batch {n} is neither {ctx.batch} nor "
+                               f"{kc}x{ctx.batch}; the model must keep the batch dimension first")
+        return kc
+
+    def _matrix(self, x: torch.Tensor, converted: bool = False, stacked: bool = False) -> torch.Tensor:
+        """[lead, N', in] -> analog product [Kc, lead/Kc * N', out] (lead is B, shared, or Kc*B); ``converted``:
+        x went through the layer's element-wise DAC already; ``stacked``: x is laid out per row array already
+        (``stack_patches``)."""
+        ctx, cb = self.ctx, self.crossbar
         if cb.calib_max is not None:  # AnalogModel.calibrate_adc: record the ideal outputs, propagate digitally
             flat = x.reshape(-1, x.shape[-1])
             cb.calib_max = max(cb.calib_max, cb.ideal_output_max(flat))
             self._chip_bias = None
             return cb.ideal_matrix(flat)
-        st = ctx.states[self.crossbar.name] if ctx.states is not None else self.crossbar.state(ctx.chips)
-        if kc == 1 or x.shape[0] == ctx.batch:  # one chip (any layout), or input shared by all chips
-            y = self.crossbar.forward_matrix(x.reshape(-1, x.shape[-1]), st, converted)
-        elif x.shape[0] == kc * ctx.batch:
-            y = self.crossbar.forward_matrix(x.reshape(kc, -1, x.shape[-1]), st, converted)
-        else:
-            raise RuntimeError(f"{self.crossbar.name}: batch {x.shape[0]} is neither {ctx.batch} nor "
-                               f"{kc}x{ctx.batch}; the model must keep the batch dimension first")
+        st = ctx.states[cb.name] if ctx.states is not None else cb.state(ctx.chips)
+        if not stacked:
+            kc = self._chips_in(x.shape[0])
+            x = x.reshape(-1, x.shape[-1]) if kc == 0 else x.reshape(kc, -1, x.shape[-1])
+        y = cb.forward_matrix(x, st, converted, stacked)
         self._chip_bias = st.bias
         return y
 
@@ -104,25 +112,18 @@ class AnalogConv2d(_AnalogLayer):
             x = cb.dac(x)[0]
         if self.pad is not None:
             x = F.pad(x, self.pad, mode="constant" if self.pad_mode == "zeros" else self.pad_mode)
-        cols, ho, wo = im2col(x, self.kernel, self.dilation, _pair(self.padding), self.stride)  # [lead, L, C*k*k]
-        y = self._matrix(cols, converted)                                # [Kc, lead'*L, out]
+        p = patch_view(x, self.kernel, self.dilation, _pair(self.padding), self.stride)  # [lead, Ho, Wo, C, kh, kw]
+        ho, wo = p.shape[1:3]
+        # Stacked per row array in one copy where arrays hold whole channels (patches.py); else im2col's layout.
+        stacked = None
+        if cb.calib_max is None:
+            stacked = stack_patches(p, cb.plan.row_splits, cb.rows, self._chips_in(p.shape[0]))
+        if stacked is not None:
+            y = self._matrix(stacked, converted, stacked=True)          # [Kc, lead'*L, out]
+        else:
+            y = self._matrix(p.reshape(p.shape[0], ho * wo, -1), converted)
         y = y.reshape(-1, ho * wo, y.shape[-1]).transpose(1, 2).reshape(-1, y.shape[-1], ho, wo)
         return self._add_bias(y, len(self.ctx.chips))
-
-
-def im2col(x: torch.Tensor, kernel, dilation, padding, stride) -> tuple[torch.Tensor, int, int]:
-    """Patches [N, Ho*Wo, C*kh*kw], rows ordered (channel, kh, kw) as F.unfold orders them, by one strided copy.
-
-    F.unfold's CPU kernel is 20-50x slower than this on batches of small images (measured with torch 2.14)."""
-    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = kernel, dilation, padding, stride
-    if ph or pw:
-        x = F.pad(x, (pw, pw, ph, ph))
-    n, c, h, w = x.shape
-    ho = (h - dh * (kh - 1) - 1) // sh + 1
-    wo = (w - dw * (kw - 1) - 1) // sw + 1
-    s = x.stride()
-    patches = x.as_strided((n, ho, wo, c, kh, kw), (s[0], s[2] * sh, s[3] * sw, s[1], s[2] * dh, s[3] * dw))
-    return patches.reshape(n, ho * wo, c * kh * kw), ho, wo
 
 
 def _pair(v) -> tuple[int, int]:

@@ -21,15 +21,14 @@ from torch import nn
 from .config import HardwareConfig
 from .bounds import clip_mask, manage_gather, manage_masked
 from .circuit import Circuit
+from .colnoise import column_noise_
 from .converters import ADC, DAC
 from .devices import ChipKeys, ChipStreams, make_device
-from .compiled import scaled_sum
+from .compiled import digitized_difference, scaled_sum
 from .devices.rng import compiled_noise
 from .periphery import physical_adc_bound, step_size
 from .tiling import TilePlan
 
-BOLTZMANN_J_PER_K = 1.380649e-23   # study 003 thermal noise 4 k T G B
-ELECTRON_CHARGE_C = 1.602176634e-19  # study 003 shot noise 2 q I B
 
 
 @dataclass
@@ -244,23 +243,8 @@ class Crossbar(nn.Module):
             noise = keys.randn(y.shape[1:], out=self.scratch.get(y.shape, y.device))
             y.add_(noise.mul_(self.adc.out_noise))
         if gs is not None:
-            self._column_noise_(y, v, gs, keys)
+            column_noise_(y, v, gs, keys, self.hw, self.device_model.g_range, self.scratch)
         return y
-
-    def _column_noise_(self, y: torch.Tensor, v: torch.Tensor, gs: torch.Tensor, keys: ChipKeys) -> None:
-        """Study 003: add thermal 4kT G_col B and shot 2q|I|B current noise to y in place, in normalized units
-        (a current divided by v_read * g_range). G_col = v_read-independent sum of the column's conductances,
-        I = v_read * sum_i |v_i| g_i (both cells of a pair conduct)."""
-        c = self.hw.column_noise
-        g_range_S, v_read = self.device_model.g_range * 1e-6, self.hw.device.v_read_V
-        var = torch.zeros((), device=y.device)
-        if c.thermal:
-            var = var + (4 * BOLTZMANN_J_PER_K * c.temperature_K * c.bandwidth_Hz / (v_read**2 * g_range_S)) \
-                * gs.sum(dim=2, keepdim=True)
-        if c.shot:
-            var = var + (2 * ELECTRON_CHARGE_C * c.bandwidth_Hz / (v_read * g_range_S)) * torch.matmul(v.abs(), gs)
-        noise = keys.derive("column").randn(y.shape[1:], out=self.scratch.get(y.shape, y.device))
-        y.add_(noise.mul_(var.sqrt()))
 
     def _matmul(self, v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """[..., A, N, R] @ [Kc, A, R, out]. A last array shorter than R is multiplied on its own rows (two
@@ -303,11 +287,27 @@ class Crossbar(nn.Module):
             reads = [(w[0], kp, gp), (w[1], km, gm)]
         else:
             reads = [(w, keys, gs)]
+        diff = self._compiled_difference(v, reads, errs, clean)
+        if diff is not None:
+            return diff
         sub, fused = [k for _, k, _ in reads], self._compiled_reads(v, reads, errs, clean)
         if fused is not None:
             return self._finish(fused[0], sub, fused[1], clean, sync_free, errs, digitized=True)
         ys = [self._noisy_mm(v, wt, k, g, clean, sync_free) for wt, k, g in reads]
         return self._finish(ys, sub, None, clean, sync_free, errs)
+
+    def _compiled_difference(self, v: torch.Tensor, reads: list, errs, clean: Optional[list]) -> Optional[torch.Tensor]:
+        """W+ and W- read noiselessly by ideal uniform ADCs (study 002's RRAM), no bound management: both digitized
+        and subtracted by one compiled kernel (compile=true), or None (the step-by-step way)."""
+        adc = self.adc
+        if (len(reads) != 2 or clean is not None or errs is not None or adc.out_noise > 0 or adc.mulaw
+                or adc.bits is None or adc.bound is None or any(g is not None for _, _, g in reads)):
+            return None
+        kernel = digitized_difference(v.device)
+        if kernel is None:
+            return None
+        yp, ym = (self._matmul(v, wt) for wt, _, _ in reads)
+        return kernel(yp, ym, step_size(adc.bits, adc.bound, adc.signed), -adc.bound if adc.signed else 0.0, adc.bound)
 
     def _compiled_reads(self, v: torch.Tensor, reads: list, errs, clean: Optional[list]):
         """(digitized reads, their levels): the noisy reads digitized by one compiled kernel each (compile=true, a
@@ -349,9 +349,9 @@ class Crossbar(nn.Module):
                 digitize(y, j, None)
         return ys[0] if len(ys) == 1 else ys[0].sub_(ys[1])
 
-    def forward_matrix(self, x: torch.Tensor, st: ChipState, converted: bool = False) -> torch.Tensor:
-        """The tiled analog product for input vectors x ([N, in] shared, or [Kc, N, in]) -> [Kc, N, out];
-        ``converted``: x is the output of an element-wise DAC (``dac(x)[0]``) already."""
+    def forward_matrix(self, x: torch.Tensor, st: ChipState, converted: bool = False, stacked=False) -> torch.Tensor:
+        """The tiled analog product for input vectors x ([N, in] shared, or [Kc, N, in]) -> [Kc, N, out]; x is the
+        output of an element-wise DAC (``dac(x)[0]``) if ``converted``, laid out as [..., A, N, R] if ``stacked``."""
         noisy = self.adc.out_noise > 0 or st.gsum is not None
         keys = self._next_keys(st.chips, "out", self._reads) if noisy else None
         tiles = st.tiles
@@ -360,7 +360,7 @@ class Crossbar(nn.Module):
             inv = 1.0 / self.scale_full
             nt = self._next_keys(st.chips, "temporal", self._nt_reads)
             tiles = self._stack(self.device_model.sample(self.w_norm, st.static, inv, nt))
-        xs = self._stack_inputs(x)
+        xs = x if stacked else self._stack_inputs(x)
         v, alpha = (xs, self.dac.fixed_alpha(xs)) if converted else self.dac(xs)  # [..., A, N, R], [..., A, N, 1]
         v, cycle_factors = self.circuit.cycle_inputs(v)                # bit-serial: [..., A, C N, R]
         y = self._read(v.contiguous(), tiles, keys, st.gsum, st.adc_errs)   # [Kc, A, C N, P]

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 import torch
 
 from .config import HardwareConfig
-from .crossbar import BOLTZMANN_J_PER_K, ELECTRON_CHARGE_C, Crossbar
+from .colnoise import BOLTZMANN_J_PER_K, ELECTRON_CHARGE_C
+from .crossbar import Crossbar
 from .periphery import step_size
 from .tiling import plan_layer
 
