@@ -191,10 +191,12 @@ def test_every_config_field_is_documented():
 @pytest.mark.parametrize("shape, k, d, p, s", [((2, 3, 9, 9), (3, 3), (1, 1), (1, 1), (1, 1)),
                                                ((3, 5, 13, 11), (3, 2), (2, 1), (2, 0), (2, 3))])
 def test_im2col_matches_unfold(shape, k, d, p, s):
-    from aimcbench.sim.convert import im2col
+    from aimcbench.sim.patches import flat_patches, patch_view
 
     x = torch.rand(*shape)
-    cols, ho, wo = im2col(x, k, d, p, s)
+    view = patch_view(x, k, d, p, s)
+    ho, wo = view.shape[1:3]
+    cols = flat_patches(view)
     ref = torch.nn.functional.unfold(x, k, d, p, s).transpose(1, 2)
     assert cols.shape[1] == ho * wo
     torch.testing.assert_close(cols, ref, atol=0, rtol=0)

@@ -15,6 +15,8 @@ from typing import Callable, Optional
 import torch
 from torch.utils._python_dispatch import _get_current_dispatch_mode
 
+from .periphery import quantize_grid
+
 _SETTINGS = {"compile": False}
 # Each kernel compiles once per combination of sizes 1 (torch specializes them), ranks and argument flags: up to ~32
 # for the largest. torch's default limit (8) would stop a long sweep with an error half way.
@@ -78,9 +80,7 @@ def scaled_sum(y: torch.Tensor, scale: torch.Tensor, alpha: torch.Tensor) -> Opt
 
 def _digitized_difference(yp: torch.Tensor, ym: torch.Tensor, step: torch.Tensor, lo: torch.Tensor,
                           hi: torch.Tensor) -> torch.Tensor:
-    # periphery.quantize_uniform_ of each read (round to the step, clip), written out again with tensor step and
-    # bounds: a sweep over ADC bits or ranges reuses one kernel instead of recompiling.
-    return torch.clamp((yp / step).round() * step, lo, hi) - torch.clamp((ym / step).round() * step, lo, hi)
+    return quantize_grid(yp, step, lo, hi) - quantize_grid(ym, step, lo, hi)
 
 
 def _warm_difference(kernel, device: torch.device) -> None:

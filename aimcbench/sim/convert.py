@@ -20,7 +20,7 @@ from .config import ConfigError, HardwareConfig
 from .crossbar import ChipState, Crossbar, Scratch
 from .layers import select_layers
 from .nabn import ChipBatchNorm, replace_batchnorms
-from .patches import im2col, patch_view, stack_patches  # noqa: F401  (im2col: the public helper)
+from .patches import flat_patches, patch_view, stack_patches
 from .tiling import analog_layer_shape, plan_layer
 
 
@@ -105,9 +105,10 @@ class AnalogConv2d(_AnalogLayer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         cb = self.crossbar
+        calibrating = cb.calib_max is not None   # AnalogModel.calibrate_adc: raw inputs in im2col's layout
         # A DAC that converts each input on its own (fixed input range) runs on the activations, not on the k*k
-        # times larger patches: the same numbers (zero padding converts to zero). Calibration sees raw inputs.
-        converted = cb.dac.elementwise and cb.calib_max is None
+        # times larger patches: the same numbers (zero padding converts to zero).
+        converted = cb.dac.elementwise and not calibrating
         if converted:
             x = cb.dac(x)[0]
         if self.pad is not None:
@@ -115,13 +116,12 @@ class AnalogConv2d(_AnalogLayer):
         p = patch_view(x, self.kernel, self.dilation, _pair(self.padding), self.stride)  # [lead, Ho, Wo, C, kh, kw]
         ho, wo = p.shape[1:3]
         # Stacked per row array in one copy where arrays hold whole channels (patches.py); else im2col's layout.
-        stacked = None
-        if cb.calib_max is None:
-            stacked = stack_patches(p, cb.plan.row_splits, cb.rows, self._chips_in(p.shape[0]))
+        chips = self._chips_in(p.shape[0])
+        stacked = None if calibrating else stack_patches(p, cb.plan.row_splits, cb.rows, chips)
         if stacked is not None:
             y = self._matrix(stacked, converted, stacked=True)          # [Kc, lead'*L, out]
         else:
-            y = self._matrix(p.reshape(p.shape[0], ho * wo, -1), converted)
+            y = self._matrix(flat_patches(p), converted)
         y = y.reshape(-1, ho * wo, y.shape[-1]).transpose(1, 2).reshape(-1, y.shape[-1], ho, wo)
         return self._add_bias(y, len(self.ctx.chips))
 

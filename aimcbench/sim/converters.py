@@ -33,6 +33,13 @@ class ADC:
             return quantize_mulaw(y, self.bits, self.bound, self.signed)
         return quantize_uniform_(y, self.bits, self.bound, self.signed)
 
+    def uniform_grid(self) -> Optional[tuple[float, float]]:
+        """(step, lowest level) of a uniform quantizer with a bound (what the compiled kernels digitize to); else
+        None (mu-law, or no quantization)."""
+        if self.mulaw or self.bits is None or self.bound is None:
+            return None
+        return step_size(self.bits, self.bound, self.signed), -self.bound if self.signed else 0.0
+
 
 class DAC:
     """Normalizes each input vector (noise management) and quantizes it to the DAC grid.
@@ -61,10 +68,7 @@ class DAC:
             # Sign-magnitude: the magnitude goes through an unsigned DAC; a negative input is a second read phase.
             # round() (half to even) is odd and the unsigned grid and clip are mirrored about zero, so rounding v
             # itself gives copysign(q(|v|), v) bit for bit (signed zeros too) without the two copies of |v|.
-            if c.bits is not None:
-                step = step_size(c.bits, c.bound, signed=False)
-                v.div_(step).round_().mul_(step)
-            v.clamp_(-c.bound, c.bound)
+            quantize_uniform_(v, c.bits, c.bound, signed=False, clip=False).clamp_(-c.bound, c.bound)
         return v, alpha
 
     def fixed_alpha(self, x: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,7 @@ from .converters import ADC, DAC
 from .devices import ChipKeys, ChipStreams, make_device
 from .compiled import digitized_difference, scaled_sum
 from .devices.rng import compiled_noise
-from .periphery import physical_adc_bound, step_size
+from .periphery import physical_adc_bound
 from .tiling import TilePlan
 
 
@@ -296,34 +296,33 @@ class Crossbar(nn.Module):
         ys = [self._noisy_mm(v, wt, k, g, clean, sync_free) for wt, k, g in reads]
         return self._finish(ys, sub, None, clean, sync_free, errs)
 
-    def _compiled_difference(self, v: torch.Tensor, reads: list, errs, clean: Optional[list]) -> Optional[torch.Tensor]:
+    def _grid(self, reads: list, errs) -> Optional[tuple[float, float]]:
+        """The ADC's uniform grid (step, lo) for the compiled kernels; None if chip errors or column noise alter it."""
+        return None if errs is not None or any(g is not None for *_, g in reads) else self.adc.uniform_grid()
+
+    def _compiled_difference(self, v: torch.Tensor, reads: list, errs, clean: Optional[list]):
         """W+ and W- read noiselessly by ideal uniform ADCs (study 002's RRAM), no bound management: both digitized
         and subtracted by one compiled kernel (compile=true), or None (the step-by-step way)."""
-        adc = self.adc
-        if (len(reads) != 2 or clean is not None or errs is not None or adc.out_noise > 0 or adc.mulaw
-                or adc.bits is None or adc.bound is None or any(g is not None for _, _, g in reads)):
-            return None
-        kernel = digitized_difference(v.device)
+        grid = None if len(reads) != 2 or clean is not None or self.adc.out_noise > 0 else self._grid(reads, errs)
+        kernel = None if grid is None else digitized_difference(v.device)
         if kernel is None:
             return None
         yp, ym = (self._matmul(v, wt) for wt, _, _ in reads)
-        return kernel(yp, ym, step_size(adc.bits, adc.bound, adc.signed), -adc.bound if adc.signed else 0.0, adc.bound)
+        return kernel(yp, ym, grid[0], grid[1], self.adc.bound)
 
     def _compiled_reads(self, v: torch.Tensor, reads: list, errs, clean: Optional[list]):
         """(digitized reads, their levels): the noisy reads digitized by one compiled kernel each (compile=true, a
         noisy uniform ADC without per-chip errors or column noise), or None (the step-by-step way)."""
         adc = self.adc
-        if (reads[0][1] is None or adc.out_noise <= 0 or any(g is not None for _, _, g in reads) or errs is not None
-                or adc.mulaw or adc.bits is None or adc.bound is None or compiled_noise("digitized", v.device) is None):
+        grid = None if reads[0][1] is None or adc.out_noise <= 0 else self._grid(reads, errs)
+        if grid is None or compiled_noise("digitized", v.device) is None:
             return None
-        lo = -adc.bound if adc.signed else 0.0
-        step = step_size(adc.bits, adc.bound, adc.signed)
         ys, levels = [], []
         for wt, k, _ in reads:
             y = self._matmul(v, wt)
             if clean is not None:
                 clean.append(y)
-            q, level = k.add_randn_digitized(y, adc.out_noise, step, lo, adc.bound, adc.signed)
+            q, level = k.add_randn_digitized(y, adc.out_noise, *grid, adc.bound, adc.signed)
             ys.append(q)
             levels.append(level)
         return ys, levels
@@ -349,7 +348,8 @@ class Crossbar(nn.Module):
                 digitize(y, j, None)
         return ys[0] if len(ys) == 1 else ys[0].sub_(ys[1])
 
-    def forward_matrix(self, x: torch.Tensor, st: ChipState, converted: bool = False, stacked=False) -> torch.Tensor:
+    def forward_matrix(self, x: torch.Tensor, st: ChipState, converted: bool = False,
+                       stacked: bool = False) -> torch.Tensor:
         """The tiled analog product for input vectors x ([N, in] shared, or [Kc, N, in]) -> [Kc, N, out]; x is the
         output of an element-wise DAC (``dac(x)[0]``) if ``converted``, laid out as [..., A, N, R] if ``stacked``."""
         noisy = self.adc.out_noise > 0 or st.gsum is not None

@@ -1,6 +1,6 @@
 """A convolution's input patches (im2col), written straight into the layout the crossbars' products read.
 
-The patches are the largest tensors of a convolution's analog forward (k*k times its activations). ``im2col``
+The patches are the largest tensors of a convolution's analog forward (k*k times its activations). ``flat_patches``
 gives them as [N, Ho*Wo, C*kh*kw] by one strided copy; the crossbar then stacks them per row array ([A, N, R],
 zero-padded to the tallest array), a second copy. When every row array holds whole input channels (channel-aligned
 conv rows, or a layer on one array), ``stack_patches`` writes the stacked layout from the strided view directly:
@@ -27,13 +27,12 @@ def patch_view(x: torch.Tensor, kernel, dilation, padding, stride) -> torch.Tens
     return x.as_strided((n, ho, wo, c, kh, kw), (s[0], s[2] * sh, s[3] * sw, s[1], s[2] * dh, s[3] * dw))
 
 
-def im2col(x: torch.Tensor, kernel, dilation, padding, stride) -> tuple[torch.Tensor, int, int]:
-    """Patches [N, Ho*Wo, C*kh*kw], rows ordered (channel, kh, kw) as F.unfold orders them, by one strided copy.
-
-    F.unfold's CPU kernel is 20-50x slower than this on batches of small images (measured with torch 2.14)."""
-    p = patch_view(x, kernel, dilation, padding, stride)
+def flat_patches(p: torch.Tensor) -> torch.Tensor:
+    """Patches p [N, Ho, Wo, C, kh, kw] -> [N, Ho*Wo, C*kh*kw], rows ordered (channel, kh, kw) as F.unfold orders
+    them, by one strided copy (im2col; F.unfold's CPU kernel is 20-50x slower on batches of small images, torch
+    2.14)."""
     n, ho, wo = p.shape[:3]
-    return p.reshape(n, ho * wo, -1), ho, wo
+    return p.reshape(n, ho * wo, -1)
 
 
 def stack_patches(p: torch.Tensor, row_splits, rows: int, chips: int) -> Optional[torch.Tensor]:

@@ -61,6 +61,12 @@ def quantize_uniform(y: torch.Tensor, bits: Optional[int], bound: Optional[float
     return y
 
 
+def quantize_grid(y: torch.Tensor, step, lo, hi) -> torch.Tensor:
+    """``quantize_uniform``'s rounding and clipping with the step and range given (a new tensor). The compiled
+    kernels take step and range as tensors, so a sweep over ADC bits or ranges reuses one kernel."""
+    return torch.clamp((y / step).round() * step, lo, hi)
+
+
 def quantize_uniform_(y: torch.Tensor, bits: Optional[int], bound: Optional[float], signed: bool = True,
                       clip: bool = True) -> torch.Tensor:
     """``quantize_uniform`` in place (no copies of the largest tensors); ``clip`` False rounds only."""

@@ -28,6 +28,7 @@ from typing import Iterable, Optional, Sequence
 import torch
 
 from ..compiled import compiled
+from ..periphery import quantize_grid
 
 _M1 = -2048144789   # 0x85EBCA6B as int32 (MurmurHash3 fmix32 constants)
 _M2 = -1028477387   # 0xC2B2AE35 as int32
@@ -128,10 +129,9 @@ def noisy_digitized(y: torch.Tensor, k0: torch.Tensor, k1: torch.Tensor, sigma: 
     max y unsigned), which bound management tests against the bound."""
     kc, m, p = y.shape
     noisy = noisy_flat(y.reshape(kc, m * p), k0, k1, sigma).view(kc, m, p)
-    # The level and the ADC written out again (twins of bounds._level and periphery.quantize_uniform_): step and
-    # bounds come in as tensors, so a sweep over ADC bits or bounds reuses one kernel instead of recompiling.
+    # The level written out again (a twin of bounds._level, which rng cannot import: bounds imports rng).
     level = torch.maximum(noisy.amax(-1), noisy.amin(-1).neg()) if signed else noisy.amax(-1)
-    return torch.clamp((noisy / step).round() * step, lo, hi), level
+    return quantize_grid(noisy, step, lo, hi), level
 
 
 def compiled_noise(kind: str, device: torch.device):
